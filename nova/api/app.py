@@ -1,0 +1,84 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from nova import __version__
+from nova.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from nova.core.db import dispose_engine, init_engine
+from nova.core.errors import install_error_handlers
+from nova.core.events import load_plugins
+from nova.core.settings import Settings, get_settings
+
+log = logging.getLogger("nova.app")
+
+
+def _routers():
+    """Every domain's router, in the order they appear in the OpenAPI document."""
+    from nova.accounts.router import router as accounts
+    from nova.api.health import router as health
+
+    return [health, accounts]
+
+
+# Extra (prefix → bytes) body caps for upload routes, e.g. voice enrolment.
+BODY_LIMIT_OVERRIDES: dict[str, int] = {}
+# Async context managers entered for the app's lifetime (e.g. the MCP session manager).
+LIFESPAN_HOOKS: list = []
+
+
+def create_app(settings: Settings | None = None, *, background: bool | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    run_background = settings.background_runner if background is None else background
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        init_engine(settings)
+        load_plugins()
+        runner = None
+        async with AsyncExitStack() as stack:
+            for hook in LIFESPAN_HOOKS:
+                await stack.enter_async_context(hook(app))
+            if run_background:
+                from nova.core.runner import BackgroundRunner
+
+                runner = BackgroundRunner(settings)
+                await runner.start()
+            app.state.runner = runner
+            try:
+                yield
+            finally:
+                if runner is not None:
+                    await runner.stop()
+        await dispose_engine()
+
+    app = FastAPI(
+        title="Nova API",
+        version=__version__,
+        description="Voice-agent call orchestration: briefs, LiveKit agents, metering, "
+        "quality scores and signed lifecycle webhooks.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    for router in _routers():
+        app.include_router(router)
+    app.add_middleware(
+        BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, overrides=BODY_LIMIT_OVERRIDES
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=False,
+            allow_methods=["GET", "POST", "DELETE", "PATCH", "PUT", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id"],
+            expose_headers=["X-Request-Id", "Retry-After"],
+        )
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,169 @@
+"""The ``nova`` command: serve, migrate, user administration (and the worker/MCP entrypoints
+registered by their packages)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import sys
+from collections.abc import Callable
+
+from nova.core.settings import Settings, get_settings
+
+# Subcommands contributed by other packages: name -> (help, configure(parser), run(args) -> int)
+EXTRA_COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable]] = {}
+
+
+def _load_settings() -> Settings:
+    try:
+        return get_settings()
+    except Exception as exc:  # pydantic ValidationError: print it plainly and stop
+        print(f"nova: invalid configuration:\n{exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from nova.core.migrate import upgrade
+
+    settings = _load_settings()
+    upgrade(settings.database_url, args.revision)
+    print(f"database at revision {args.revision}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from nova.api.app import create_app
+    from nova.core.logging import configure_logging
+    from nova.core.migrate import upgrade
+
+    settings = _load_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    if settings.is_sqlite or args.migrate:
+        upgrade(settings.database_url)
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+    )
+    return 0
+
+
+async def _user_create(email: str, password: str, name: str | None, admin: bool) -> str:
+    from nova.accounts import service
+    from nova.accounts.schemas import RegisterRequest
+    from nova.core.db import init_engine, session_scope
+
+    settings = get_settings()
+    init_engine(settings)
+    body = RegisterRequest(email=email, password=password, name=name)
+    async with session_scope() as session:
+        user = await service.register(
+            session, settings, email=body.email, password=body.password, name=body.name
+        )
+        user.is_admin = admin
+        return user.id
+
+
+async def _user_flags(email: str, changes: dict[str, bool]) -> dict:
+    from nova.accounts import service
+    from nova.core.db import init_engine, session_scope
+
+    init_engine(get_settings())
+    async with session_scope() as session:
+        user = await service.get_by_email(session, email.strip().lower())
+        if user is None:
+            raise SystemExit(f"nova: no user with email {email}")
+        flags = dict(user.features or {})
+        flags.update(changes)
+        user.features = flags
+        return service.features(user).model_dump()
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    from nova.accounts.service import FEATURE_FLAGS
+
+    _load_settings()
+    if args.user_cmd == "create":
+        password = args.password or getpass.getpass("Password: ")
+        user_id = asyncio.run(_user_create(args.email, password, args.name, args.admin))
+        print(json.dumps({"id": user_id, "email": args.email.strip().lower()}))
+        return 0
+    if args.user_cmd == "flags":
+        changes: dict[str, bool] = {}
+        for item in args.set or []:
+            name, _, value = item.partition("=")
+            if name not in FEATURE_FLAGS or value.lower() not in ("on", "off", "true", "false"):
+                print(
+                    f"nova: expected FLAG=on|off with FLAG in {', '.join(FEATURE_FLAGS)}",
+                    file=sys.stderr,
+                )
+                return 2
+            changes[name] = value.lower() in ("on", "true")
+        print(json.dumps(asyncio.run(_user_flags(args.email, changes))))
+        return 0
+    return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nova", description="Nova voice-agent runtime")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the control plane (API + background runner)")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument(
+        "--migrate", action="store_true", help="apply migrations first (always on SQLite)"
+    )
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("migrate", help="apply database migrations")
+    p.add_argument("revision", nargs="?", default="heads")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("user", help="manage users")
+    usub = p.add_subparsers(dest="user_cmd", required=True)
+    c = usub.add_parser("create", help="create a user (with a trial)")
+    c.add_argument("email")
+    c.add_argument("--password", help="prompted when omitted")
+    c.add_argument("--name")
+    c.add_argument("--admin", action="store_true")
+    f = usub.add_parser("flags", help="show or set feature flags")
+    f.add_argument("email")
+    f.add_argument("--set", action="append", metavar="FLAG=on|off")
+    p.set_defaults(func=cmd_user)
+
+    _load_extra_commands()
+    for name, (help_text, configure, run) in EXTRA_COMMANDS.items():
+        p = sub.add_parser(name, help=help_text)
+        configure(p)
+        p.set_defaults(func=run)
+    return parser
+
+
+def _load_extra_commands() -> None:
+    """Packages that add subcommands register them in ``EXTRA_COMMANDS`` on import."""
+    import importlib
+
+    for module in ("nova.agent.cli", "nova.mcp_server.cli"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,121 @@
+"""Async SQLAlchemy engine and sessions.
+
+Services never commit: the request's session dependency (``get_session``) commits when the
+handler returns and rolls back when it raises; background work uses ``session_scope()``
+which does the same around a block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import Session
+
+from nova.core.settings import Settings, get_settings
+
+_engine: AsyncEngine | None = None
+_sessionmaker: async_sessionmaker[AsyncSession] | None = None
+_after_commit_hooks: list[Callable[[Session], None]] = []
+
+
+def make_engine(settings: Settings) -> AsyncEngine:
+    url = settings.database_url
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+
+        # SQLite allows one writer. Starting every transaction with BEGIN IMMEDIATE makes
+        # writers queue on the busy timeout instead of failing with "database is locked"
+        # when a read transaction later tries to write (SQLAlchemy's documented recipe).
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_async_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_pre_ping=True,
+    )
+
+
+def init_engine(settings: Settings | None = None) -> AsyncEngine:
+    global _engine, _sessionmaker
+    settings = settings or get_settings()
+    _engine = make_engine(settings)
+    _sessionmaker = async_sessionmaker(_engine, expire_on_commit=False, class_=AsyncSession)
+    return _engine
+
+
+def get_engine() -> AsyncEngine:
+    if _engine is None:
+        init_engine()
+    assert _engine is not None
+    return _engine
+
+
+def sessionmaker() -> async_sessionmaker[AsyncSession]:
+    if _sessionmaker is None:
+        init_engine()
+    assert _sessionmaker is not None
+    return _sessionmaker
+
+
+async def dispose_engine() -> None:
+    global _engine, _sessionmaker
+    if _engine is not None:
+        await _engine.dispose()
+    _engine = None
+    _sessionmaker = None
+
+
+@asynccontextmanager
+async def session_scope() -> AsyncIterator[AsyncSession]:
+    """A unit of work: commit on success, roll back on error."""
+    async with sessionmaker()() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+async def get_session() -> AsyncIterator[AsyncSession]:
+    """FastAPI dependency: one transaction per request."""
+    async with session_scope() as session:
+        yield session
+
+
+def on_commit(hook: Callable[[Session], None]) -> None:
+    """Run ``hook(session)`` after any session commits (used to wake the pump)."""
+    _after_commit_hooks.append(hook)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit_hooks(session: Session) -> None:
+    for hook in _after_commit_hooks:
+        hook(session)
+
+
+def is_postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"

@@ -1,0 +1,212 @@
+"""Events are the spine: ``emit()`` records what happened in the caller's transaction and
+queues one task per subscribed plug-in handler; ``enqueue()`` queues a job directly.
+
+Handlers are plain async functions registered at import time::
+
+    @subscribe("call.ended", name="billing.settle")
+    async def settle(session: AsyncSession, event: Event) -> None: ...
+
+    @task_handler("calls.dispatch", max_attempts=5)
+    async def dispatch(session: AsyncSession, payload: dict) -> None: ...
+
+A handler runs inside its own transaction together with the update that marks its task
+done, so its database effects happen exactly once; effects outside the database (HTTP
+calls) happen at least once and must be idempotent on the receiving side. Raise
+``Retry(delay)`` to try again later, anything else to retry with the handler's backoff.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from nova.core import clock
+from nova.core.db import on_commit
+from nova.models.events import Event, Task
+
+HandlerFn = Callable[..., Awaitable[None]]
+
+# Plug-in modules that register handlers. Each domain adds its module here.
+PLUGIN_MODULES: list[str] = []
+
+DEFAULT_RETRY_DELAYS: tuple[float, ...] = (1, 5, 30, 120, 600, 1800, 3600)
+
+
+class Retry(Exception):  # noqa: N818 - it is a signal, not an error
+    """Raise from a handler to try again after ``delay`` seconds (counts as an attempt)."""
+
+    def __init__(self, reason: str = "retry requested", delay: float | None = None) -> None:
+        super().__init__(reason)
+        self.delay = delay
+
+
+class GiveUp(Exception):  # noqa: N818
+    """Raise from a handler to stop retrying: the task is marked dead with this reason."""
+
+
+@dataclass
+class HandlerSpec:
+    name: str
+    fn: HandlerFn
+    max_attempts: int = 8
+    retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS
+    timeout: float | None = None
+    is_subscriber: bool = False
+    event_types: list[str] = field(default_factory=list)
+
+    def delay_after(self, attempts: int) -> float:
+        """Wait before the next attempt, after ``attempts`` attempts have been made."""
+        if not self.retry_delays:
+            return 0.0
+        return float(self.retry_delays[min(attempts - 1, len(self.retry_delays) - 1)])
+
+
+_handlers: dict[str, HandlerSpec] = {}
+_subscriptions: dict[str, list[str]] = {}
+_plugins_loaded = False
+_wake_callbacks: list[Callable[[], None]] = []
+
+
+def subscribe(
+    *event_types: str,
+    name: str,
+    max_attempts: int = 8,
+    retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
+    timeout: float | None = None,
+) -> Callable[[HandlerFn], HandlerFn]:
+    """Register ``fn(session, event)`` for the given event types."""
+
+    def register(fn: HandlerFn) -> HandlerFn:
+        spec = _handlers.get(name)
+        if spec is not None and spec.fn is not fn and spec.fn.__qualname__ != fn.__qualname__:
+            raise ValueError(f"handler name {name!r} is already taken")
+        _handlers[name] = HandlerSpec(
+            name, fn, max_attempts, tuple(retry_delays), timeout, True, list(event_types)
+        )
+        for et in event_types:
+            names = _subscriptions.setdefault(et, [])
+            if name not in names:
+                names.append(name)
+        return fn
+
+    return register
+
+
+def task_handler(
+    name: str,
+    *,
+    max_attempts: int = 8,
+    retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
+    timeout: float | None = None,
+) -> Callable[[HandlerFn], HandlerFn]:
+    """Register ``fn(session, payload)`` as the handler of directly queued jobs."""
+
+    def register(fn: HandlerFn) -> HandlerFn:
+        _handlers[name] = HandlerSpec(name, fn, max_attempts, tuple(retry_delays), timeout)
+        return fn
+
+    return register
+
+
+def load_plugins() -> None:
+    """Import every plug-in module so its handlers are registered (idempotent)."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    for module in PLUGIN_MODULES:
+        importlib.import_module(module)
+    _plugins_loaded = True
+
+
+def get_handler(name: str) -> HandlerSpec | None:
+    load_plugins()
+    return _handlers.get(name)
+
+
+def subscribers(event_type: str) -> list[str]:
+    load_plugins()
+    return list(_subscriptions.get(event_type, ()))
+
+
+async def emit(session: AsyncSession, type: str, data: dict[str, Any]) -> Event:
+    """Record ``type`` with ``data`` and queue its subscribers, in the caller's transaction."""
+    now = clock.now()
+    event = Event(type=type, data=data, created_at=now)
+    session.add(event)
+    for name in subscribers(type):
+        spec = _handlers[name]
+        session.add(
+            Task(
+                handler=name,
+                event_id=event.id,
+                payload={},
+                max_attempts=spec.max_attempts,
+                run_at=now,
+                created_at=now,
+            )
+        )
+    _mark_wake(session)
+    await session.flush()
+    return event
+
+
+async def enqueue(
+    session: AsyncSession,
+    handler: str,
+    payload: dict[str, Any],
+    *,
+    run_at: datetime | None = None,
+    delay: float = 0.0,
+    dedupe_key: str | None = None,
+) -> Task | None:
+    """Queue a job for ``handler``. With ``dedupe_key``, a second identical job is skipped
+    (returns None)."""
+    spec = get_handler(handler)
+    if spec is None:
+        raise LookupError(f"no task handler named {handler!r}")
+    now = clock.now()
+    task = Task(
+        handler=handler,
+        payload=payload,
+        max_attempts=spec.max_attempts,
+        run_at=run_at or (now + timedelta(seconds=delay)),
+        dedupe_key=dedupe_key,
+        created_at=now,
+    )
+    if dedupe_key is None:
+        session.add(task)
+    else:
+        try:
+            async with session.begin_nested():
+                session.add(task)
+        except IntegrityError:
+            return None
+    _mark_wake(session)
+    await session.flush()
+    return task
+
+
+def _mark_wake(session: AsyncSession) -> None:
+    session.sync_session.info["nova_wake"] = True
+
+
+def on_wake(callback: Callable[[], None]) -> Callable[[], None]:
+    """Call ``callback`` after a commit that queued tasks. Returns an unregister function."""
+    _wake_callbacks.append(callback)
+    return lambda: _wake_callbacks.remove(callback) if callback in _wake_callbacks else None
+
+
+def _after_commit(session: Session) -> None:
+    if session.info.pop("nova_wake", False):
+        for cb in list(_wake_callbacks):
+            cb()
+
+
+on_commit(_after_commit)

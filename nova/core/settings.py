@@ -1,0 +1,174 @@
+"""All of Nova's configuration, in one pydantic-settings class.
+
+Every field is read from the environment with the ``NOVA_`` prefix unless it carries an
+explicit alias (the provider-standard names such as ``OPENAI_API_KEY``). Every variable is
+listed, with a comment, in ``.env.example``. Sections are kept in the order of that file.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev-secret-change-me"}
+
+
+def _alias(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="NOVA_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # --- core -----------------------------------------------------------------------------
+    env: Literal["development", "test", "production"] = "development"
+    database_url: str = "sqlite+aiosqlite:///./nova.db"
+    db_pool_size: int = 20
+    db_max_overflow: int = 20
+    public_url: str = "http://127.0.0.1:8000"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    log_json: bool = False
+    cors_origins: list[str] = Field(default_factory=list)
+    trusted_proxies: list[str] = Field(default_factory=list)
+    max_body_bytes: int = 1_048_576
+    background_runner: bool = True
+    pump_interval_seconds: float = 0.5
+    pump_concurrency: int = 32
+    pump_batch_size: int = 64
+    task_lease_seconds: float = 60.0
+    redis_url: str | None = None
+
+    # --- auth -----------------------------------------------------------------------------
+    jwt_secret: SecretStr = SecretStr("dev-secret-change-me")
+    jwt_issuer: str = "nova"
+    jwt_audience: str = "nova-api"
+    jwt_ttl_seconds: int = 7 * 24 * 3600
+    password_min_length: int = 6
+    password_max_length: int = 1024
+    reset_code_ttl_seconds: int = 600
+    reset_code_max_attempts: int = 5
+    forgot_password_per_hour: int = 3
+
+    # --- mail -----------------------------------------------------------------------------
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    mail_from: str = "Nova <no-reply@nova.local>"
+
+    # --- calls ----------------------------------------------------------------------------
+    feature_calls_auth_required: bool = Field(
+        default=False,
+        validation_alias=_alias("FEATURE_CALLS_AUTH_REQUIRED", "NOVA_FEATURE_CALLS_AUTH_REQUIRED"),
+    )
+    calls_rate_limit: int = 5
+    calls_rate_window_seconds: int = 60
+    call_job_ttl_seconds: int = 600
+    reserve_minutes_per_call: int = 1
+    idempotency_ttl_seconds: int = 24 * 3600
+    scrape_timeout_seconds: float = 5.0
+    scrape_max_bytes: int = 1_048_576
+    scrape_cache_ttl_seconds: int = 3600
+    brief_llm_timeout_seconds: float = 8.0
+    # Subnets exempted from the SSRF guard (private deployments and tests only).
+    ssrf_allow_cidrs: list[str] = Field(default_factory=list)
+
+    # --- LLM (OpenAI-compatible: OpenAI, Groq, vLLM, Ollama…) --------------------------------
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=_alias("OPENAI_API_KEY", "NOVA_OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=_alias("OPENAI_BASE_URL", "NOVA_OPENAI_BASE_URL")
+    )
+    llm_model: str = "gpt-4o-mini"
+
+    # --- LiveKit --------------------------------------------------------------------------
+    livekit_url: str | None = Field(
+        default=None, validation_alias=_alias("LIVEKIT_URL", "NOVA_LIVEKIT_URL")
+    )
+    livekit_api_key: str | None = Field(
+        default=None, validation_alias=_alias("LIVEKIT_API_KEY", "NOVA_LIVEKIT_API_KEY")
+    )
+    livekit_api_secret: SecretStr | None = Field(
+        default=None, validation_alias=_alias("LIVEKIT_API_SECRET", "NOVA_LIVEKIT_API_SECRET")
+    )
+    agent_name: str = "nova-sales-agent"
+    dial_mode: Literal["demo", "sip"] = "demo"
+    sip_outbound_trunk_id: str | None = None
+    token_ttl_seconds: int = 600
+
+    # --- agent worker ---------------------------------------------------------------------
+    worker_secret: SecretStr = SecretStr("dev-worker-secret-change-me")
+    worker_report_max_skew_seconds: int = 300
+
+    # --- webhooks (outbound) --------------------------------------------------------------
+    webhook_ca_bundle: str | None = None
+
+    # --- billing --------------------------------------------------------------------------
+    stripe_api_key: SecretStr | None = Field(
+        default=None, validation_alias=_alias("STRIPE_API_KEY", "NOVA_STRIPE_API_KEY")
+    )
+    stripe_webhook_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=_alias("STRIPE_WEBHOOK_SECRET", "NOVA_STRIPE_WEBHOOK_SECRET"),
+    )
+    stripe_api_base: str | None = None
+    trial_days: int = 7
+    trial_minutes: int = 10
+
+    # --- Twilio (SMS for links; platform account) ------------------------------------------
+    twilio_account_sid: str | None = Field(
+        default=None, validation_alias=_alias("TWILIO_ACCOUNT_SID", "NOVA_TWILIO_ACCOUNT_SID")
+    )
+    twilio_auth_token: SecretStr | None = Field(
+        default=None, validation_alias=_alias("TWILIO_AUTH_TOKEN", "NOVA_TWILIO_AUTH_TOKEN")
+    )
+    twilio_from_number: str | None = None
+    twilio_api_base: str | None = None
+
+    # --- crypto ---------------------------------------------------------------------------
+    encryption_key: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.env != "development":
+            if (
+                self.jwt_secret.get_secret_value() in PLACEHOLDER_SECRETS
+                or len(self.jwt_secret.get_secret_value()) < 32
+            ):
+                raise ValueError(
+                    "NOVA_JWT_SECRET is a placeholder or shorter than 32 characters; "
+                    "set a long random secret before running outside development"
+                )
+            if self.worker_secret.get_secret_value().startswith("dev-"):
+                raise ValueError("NOVA_WORKER_SECRET is a placeholder; set a random secret")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def livekit_configured(self) -> bool:
+        return bool(self.livekit_url and self.livekit_api_key and self.livekit_api_secret)
+
+    @property
+    def llm_configured(self) -> bool:
+        return self.openai_api_key is not None or self.openai_base_url is not None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,98 @@
+"""An OpenAI-compatible HTTP peer on loopback for the real ``openai`` client.
+
+``chat`` decides each /v1/chat/completions answer: return a string (the assistant content),
+a dict (a full response or {"status": 500, "error": {...}} to fail), or raise. Requests are
+recorded. ``delay`` simulates a slow model. Extra routes (files, fine_tuning) can be added
+with ``route(method, path, handler)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+ChatFn = Callable[[dict[str, Any]], Any]
+
+
+def chat_response(content: str | None, model: str = "fake-model", **message: Any) -> dict:
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content, **message},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
+    }
+
+
+class FakeOpenAI:
+    def __init__(self, chat: ChatFn | None = None, delay: float = 0.0) -> None:
+        self.chat: ChatFn = chat or (lambda body: "ok")
+        self.delay = delay
+        self.requests: list[dict[str, Any]] = []
+        self.extra: dict[
+            tuple[str, str], Callable[[web.Request], Awaitable[web.StreamResponse]]
+        ] = {}
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def route(self, method: str, path: str, handler) -> None:
+        self.extra[(method.upper(), path)] = handler
+
+    async def start(self) -> FakeOpenAI:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def __aenter__(self) -> FakeOpenAI:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        path = "/" + request.match_info["tail"]
+        handler = self.extra.get((request.method, path))
+        if handler is not None:
+            return await handler(request)
+        if request.method == "POST" and path == "/v1/chat/completions":
+            return await self._chat(request)
+        return web.json_response({"error": {"message": f"no route {path}"}}, status=404)
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append(body)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        result = self.chat(body)
+        if asyncio.iscoroutine(result):
+            result = await result
+        if isinstance(result, str):
+            result = chat_response(result, model=body.get("model", "fake-model"))
+        status = result.pop("status", 200) if isinstance(result, dict) else 200
+        return web.Response(status=status, body=json.dumps(result), content_type="application/json")
