@@ -232,5 +232,7 @@ async def call_quality(session: AsyncSession, call_id: str, user: User | None) -
         call_id=call.id,
         status=row.status,
         scored_at=row.scored_at,
-        score=QualityScore.model_validate(row.score),
+        score=QualityScore.model_validate(
+            {"judge_model": row.judge_model, "rubric_version": row.rubric_version, **row.score}
+        ),
     )
