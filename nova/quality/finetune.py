@@ -122,13 +122,9 @@ def _finish(run: FineTuneRun, status: str, step: str, detail: str = "") -> None:
 
 
 async def _next_step(session: AsyncSession, run: FineTuneRun, delay: float = 0.0) -> None:
-    await enqueue(
-        session,
-        STEP_TASK,
-        {"run_id": run.id},
-        delay=delay,
-        dedupe_key=f"{run.id}:{len(run.steps or [])}",
-    )
+    seq = int((run.data or {}).get("seq", 0)) + 1
+    _set_data(run, seq=seq)
+    await enqueue(session, STEP_TASK, {"run_id": run.id}, delay=delay, dedupe_key=f"{run.id}:{seq}")
 
 
 async def start_night(
