@@ -54,6 +54,8 @@ FINAL = {"promoted", "rejected", "skipped", "failed"}
 MAX_PROVIDER_ERRORS = 5
 PROVIDER_RETRY_DELAYS = (60.0, 300.0, 900.0, 1800.0)
 GENERATION_TIMEOUT_SECONDS = 15.0
+# Share of the task lease one evaluation step may take.
+EVAL_BUDGET_SHARE = 0.75
 
 DEFAULT_SYSTEM = (
     "You are Nova, a friendly, honest outbound sales agent on a phone call. Open warmly, "
@@ -144,6 +146,24 @@ async def start_night(
         log.info("finetune: run for %s already exists (%s)", night, existing.status)
         return existing
     now = clock.now()
+    busy = (
+        (
+            await session.execute(
+                select(FineTuneRun)
+                .where(FineTuneRun.status.not_in(FINAL))
+                .order_by(FineTuneRun.created_at)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for other in busy:
+        if now - other.created_at > timedelta(hours=settings.finetune_max_hours):
+            _finish(other, "failed", "abandoned", f"still {other.status} when {night} began")
+        else:
+            _step(other, "night_skipped", f"{night}: this run is still in progress")
+            log.info("finetune: %s not started, the %s run is in progress", night, other.night)
+            return None
     run = FineTuneRun(night=night, status="queued", created_at=now, updated_at=now)
     run.base_model = base_model(settings)
     _step(run, "queued", f"base model {run.base_model}")
@@ -193,8 +213,6 @@ async def advance(session: AsyncSession, settings: Settings, payload: dict[str, 
             await _evaluate_next(session, settings, client, run)
     except openai.APIError as exc:
         await _provider_error(session, run, exc)
-    finally:
-        await client.close()
 
 
 async def _provider_error(session: AsyncSession, run: FineTuneRun, exc: openai.APIError) -> None:
@@ -445,11 +463,21 @@ async def _evaluate_next(
         candidate = run.candidate_model or ""
         await session.commit()  # no transaction across the model round trips
         pair: dict[str, int] | None = None
+        note = "skipped"
         if call is not None and call.transcript:
-            b, c = await asyncio.gather(
-                _score_replay(settings, client, baseline, call, context),
-                _score_replay(settings, client, candidate, call, context),
-            )
+            # One held-out call per task, within the task's lease: a call that takes
+            # longer is skipped rather than retried forever.
+            try:
+                b, c = await asyncio.wait_for(
+                    asyncio.gather(
+                        _score_replay(settings, client, baseline, call, context),
+                        _score_replay(settings, client, candidate, call, context),
+                    ),
+                    settings.task_lease_seconds * EVAL_BUDGET_SHARE,
+                )
+            except TimeoutError:
+                b = c = None
+                note = "skipped (timed out)"
             if b is not None and c is not None:
                 pair = {"baseline": b, "candidate": c}
         results[call_id] = pair
@@ -459,9 +487,7 @@ async def _evaluate_next(
             run,
             "evaluated",
             f"held-out call {done}/{len(data.get('heldout', []))}: "
-            + (
-                f"baseline {pair['baseline']}, candidate {pair['candidate']}" if pair else "skipped"
-            ),
+            + (f"baseline {pair['baseline']}, candidate {pair['candidate']}" if pair else note),
         )
         await _next_step(session, run)
         return

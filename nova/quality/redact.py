@@ -91,14 +91,24 @@ def _name_parts(names: Iterable[str | None]) -> list[str]:
     return sorted(parts, key=len, reverse=True)
 
 
-def redact(text: str, names: Iterable[str | None] = ()) -> str:
+def names_pattern(names: Iterable[str | None]) -> re.Pattern[str] | None:
+    """One compiled pattern for every known name and name part (reuse it across turns)."""
+    parts = _name_parts(names)
+    if not parts:
+        return None
+    alternation = "|".join(re.escape(p) for p in parts)
+    return re.compile(rf"(?<!\w)(?:{alternation})(?!\w)", re.IGNORECASE)
+
+
+def redact(text: str, names: Iterable[str | None] | re.Pattern[str] | None = ()) -> str:
     """Return ``text`` without e-mails, phone numbers and names."""
     if not text:
         return text
     out = _EMAIL_RE.sub(EMAIL, text)
     out = _PHONE_RE.sub(lambda m: _keep_edges(m.group(0), PHONE), out)
-    for part in _name_parts(names):
-        out = re.sub(rf"(?<!\w){re.escape(part)}(?!\w)", NAME, out, flags=re.IGNORECASE)
+    pattern = names if isinstance(names, re.Pattern) or names is None else names_pattern(names)
+    if pattern is not None:
+        out = pattern.sub(NAME, out)
 
     def _intro(m: re.Match[str]) -> str:
         words = m.group(1).split()
@@ -120,5 +130,5 @@ def _keep_edges(match: str, token: str) -> str:
 
 
 def redact_turns(turns: list[dict[str, str]], names: Iterable[str | None] = ()) -> list[dict]:
-    names = list(names)
-    return [{**t, "text": redact(t["text"], names)} for t in turns]
+    pattern = names_pattern(names)
+    return [{**t, "text": redact(t["text"], pattern)} for t in turns]

@@ -176,9 +176,28 @@ async def test_rerun_for_the_same_night_is_idempotent(ft, openai_fake, settings,
     await pump.drain()
     assert len(ft.created) == 1 and len(ft.uploads) == 1
 
-    clock.advance(days=1)  # the next night is a new run
-    nxt = await finetune.run_nightly()
+    clock.advance(days=1)  # next night, while the job still trains: no second job
+    assert await finetune.run_nightly() is None
+    run = await _run()
+    assert run.id == first.id and run.steps[-1]["step"] == "night_skipped"
+
+    ft.finish(run.job_id, None, status="failed")
+    await pump.drain()
+    assert (await _run()).status == "failed"
+    nxt = await finetune.run_nightly()  # the same night, once the earlier run is over
     assert nxt.id != first.id and nxt.night == date(2026, 6, 13)
+
+
+async def test_a_run_stuck_past_max_hours_is_abandoned(ft, openai_fake, settings, pump, clock):
+    await _seed(5)
+    first = await finetune.run_nightly()
+    await pump.drain()
+    clock.advance(hours=settings.finetune_max_hours + 1)
+    second = await finetune.run_nightly()
+    assert second is not None and second.id != first.id
+    async with session_scope() as s:
+        old = await s.get(FineTuneRun, first.id)
+    assert old.status == "failed" and old.steps[-1]["step"] == "abandoned"
 
 
 async def test_too_few_examples_skips_the_night(client, ft, settings, pump, clock):
