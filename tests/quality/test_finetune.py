@@ -278,3 +278,25 @@ def test_nightly_job_is_scheduled(settings):
 
     [job] = [j for j in _scheduled if j.name == "quality.finetune.nightly"]
     assert job.trigger == {"type": "cron", "hour": 2, "minute": 30}
+
+
+async def test_evaluation_over_budget_is_skipped_not_retried(
+    ft, openai_fake, settings, pump, clock
+):
+    openai_fake.chat = _scripted(70, 85)
+    await _seed(5)
+    async with session_scope() as s:
+        await finetune.start_night(s, settings)
+    await pump.drain()
+    run = await _run()
+    ft.finish(run.job_id, CANDIDATE)
+    settings.task_lease_seconds = 0  # no time budget left for any held-out call
+    clock.advance(300)
+    await pump.drain()
+    run = await _run()
+    assert run.status == "failed" and run.error == "no held-out call could be evaluated"
+    assert [s["detail"] for s in run.steps if s["step"] == "evaluated"] == [
+        "held-out call 1/1: skipped (timed out)"
+    ]
+    async with session_scope() as s:
+        assert await finetune.promoted_model(s) is None
