@@ -123,6 +123,7 @@ class FineTuneAPI:
         self.uploads: list[dict[str, Any]] = []
         self.jobs: dict[str, dict[str, Any]] = {}
         self.created: list[dict[str, Any]] = []
+        self.cancelled: list[str] = []
         fake.route("POST", "/v1/files", self._upload)
         fake.route("POST", "/v1/fine_tuning/jobs", self._create)
 
@@ -170,7 +171,13 @@ class FineTuneAPI:
         async def get(_: web.Request) -> web.Response:
             return web.json_response(self.jobs[job_id])
 
+        async def cancel(_: web.Request) -> web.Response:
+            self.cancelled.append(job_id)
+            self.jobs[job_id]["status"] = "cancelled"
+            return web.json_response(self.jobs[job_id])
+
         self.fake.route("GET", f"/v1/fine_tuning/jobs/{job_id}", get)
+        self.fake.route("POST", f"/v1/fine_tuning/jobs/{job_id}/cancel", cancel)
         return web.json_response(self.jobs[job_id])
 
     def finish(self, job_id: str, model: str | None = None, status: str = "succeeded") -> None:

@@ -300,3 +300,25 @@ async def test_evaluation_over_budget_is_skipped_not_retried(
     ]
     async with session_scope() as s:
         assert await finetune.promoted_model(s) is None
+
+
+async def test_job_running_too_long_is_cancelled(ft, openai_fake, settings, pump, clock):
+    settings.finetune_max_hours = 2
+    await _seed(5)
+    async with session_scope() as s:
+        await finetune.start_night(s, settings)
+    await pump.drain()
+    run = await _run()
+    ft.jobs[run.job_id]["status"] = "running"
+    clock.advance(300)
+    await pump.drain()
+    run = await _run()
+    assert run.status == "training"
+    assert run.steps[-1]["step"] == "job_status" and "running" in run.steps[-1]["detail"]
+    for _ in range(24):  # two hours of polls
+        clock.advance(300)
+        await pump.drain()
+    run = await _run()
+    assert run.status == "failed" and "cancelled" in run.error
+    assert ft.cancelled == [run.job_id]
+    assert [s["step"] for s in run.steps].count("job_status") == 1  # one line per change

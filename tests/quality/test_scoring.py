@@ -9,7 +9,7 @@ from sqlalchemy import select
 from nova.core.db import session_scope
 from nova.models.events import Event, Task
 from nova.models.quality import CallScore
-from nova.quality import service
+from nova.quality import plugin, service
 from nova.quality.judge import NOT_CONFIGURED
 from tests.conftest import register
 from tests.fakes.openai_server import chat_response
@@ -214,10 +214,29 @@ async def test_backlog_is_scored_once_a_judge_is_configured(client, pump, clock,
         settings.openai_api_key = SecretStr("sk-test")
         r = await client.get("/health/deep")
         assert r.json()["checks"]["quality_judge"]["detail"] == "judge gpt-4o-mini (1 pending)"
-        async with session_scope() as s:
-            assert await service.requeue_unconfigured(s, settings) == 1
+        assert await plugin.requeue_pending() == 1  # the scheduled job
         async with session_scope() as s:
             assert await service.requeue_unconfigured(s, settings) == 0  # already queued
         await pump.drain()
     row = await _row(call_id)
     assert (row.status, row.overall) == ("scored", 71)
+
+
+async def test_the_call_pipeline_never_waits_for_the_judge(openai_fake, pump, clock):
+    from nova.core.pump import TaskPump
+
+    openai_fake.chat = lambda body: json.dumps(judgement())
+    call_id = await make_call()
+    await transcribed(call_id)
+    # The subscriber only records a pending score and queues the judge job.
+    subscriber_only = TaskPump(handlers={"quality.queue"})
+    assert await subscriber_only.drain() == 1
+    assert openai_fake.requests == []
+    async with session_scope() as s:
+        [task] = list(
+            (await s.execute(select(Task).where(Task.handler == "quality.score"))).scalars()
+        )
+    assert task.status == "pending" and task.payload == {"call_id": call_id}
+    assert (await _row(call_id)).status == "pending"
+    await pump.drain()
+    assert (await _row(call_id)).status == "scored"
