@@ -22,8 +22,10 @@ def _routers():
     """Every domain's router, in the order they appear in the OpenAPI document."""
     from nova.accounts.router import router as accounts
     from nova.api.health import router as health
+    from nova.twilio_byo.router import router as twilio_byo
+    from nova.voice.router import router as voice
 
-    return [health, accounts]
+    return [health, accounts, voice, twilio_byo]
 
 
 # Extra (prefix → bytes) body caps for upload routes, e.g. voice enrolment.

@@ -5,7 +5,9 @@ from nova.models.billing import BillingAccount, MinuteReservation
 from nova.models.calls import Call, CallContext
 from nova.models.events import Event, Task
 from nova.models.idempotency import IdempotencyRecord
+from nova.models.twilio import TwilioCredential, TwilioNumber, TwilioNumberOtp
 from nova.models.user import PasswordResetCode, User
+from nova.models.voice import VoiceConsent, VoiceProfile, VoiceSample
 
 __all__ = [
     "BillingAccount",
@@ -17,4 +19,10 @@ __all__ = [
     "PasswordResetCode",
     "Task",
     "User",
+    "TwilioCredential",
+    "TwilioNumber",
+    "TwilioNumberOtp",
+    "VoiceConsent",
+    "VoiceProfile",
+    "VoiceSample",
 ]
