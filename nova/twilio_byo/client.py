@@ -1,7 +1,7 @@
 """The Twilio client for a customer's own account.
 
 The real ``twilio`` library builds every request; this module only supplies its transport:
-an ``AsyncHttpClient`` over httpx that logs nothing (the library's default transport logs
+an ``AsyncHttpClient`` over aiohttp that logs nothing (the library's default transport logs
 URLs and headers at INFO), applies Nova's timeout, and — when ``NOVA_BYO_TWILIO_API_BASE``
 is set — sends every ``https://<product>.twilio.com`` request to that base instead (tests,
 egress proxies). Errors are turned into messages that never carry the API key secret.
@@ -9,11 +9,13 @@ egress proxies). Errors are turned into messages that never carry the API key se
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
-import httpx
+import aiohttp
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http import AsyncHttpClient
 from twilio.http.response import Response
@@ -68,21 +70,39 @@ class NovaTwilioHttpClient(AsyncHttpClient):
         timeout: float | None = None,  # noqa: ASYNC109 - twilio's HttpClient signature
         allow_redirects: bool = False,
     ) -> Response:
+        body = None
+        hdrs = dict(headers or {})
+        if data:
+            body = urlencode(
+                [
+                    (k, str(v))
+                    for k, vs in data.items()
+                    for v in (vs if isinstance(vs, list) else [vs])
+                ]
+            )
+            hdrs["Content-Type"] = "application/x-www-form-urlencoded"
+        if auth:
+            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+            hdrs["Authorization"] = f"Basic {token}"
+        query = [(k, str(v)) for k, v in (params or {}).items() if v is not None]
         try:
-            async with httpx.AsyncClient(
-                timeout=timeout or self.timeout, follow_redirects=False
-            ) as client:
-                resp = await client.request(
+            async with (
+                aiohttp.ClientSession(
+                    timeout=aiohttp.ClientTimeout(total=timeout or self.timeout)
+                ) as client,
+                client.request(
                     method.upper(),
                     self._rewrite(url),
-                    params=params or None,
-                    data=data or None,
-                    headers=headers,
-                    auth=auth,
-                )
-        except httpx.HTTPError as exc:
+                    params=query or None,
+                    data=body,
+                    headers=hdrs,
+                    allow_redirects=False,
+                ) as resp,
+            ):
+                text = await resp.text()
+                return Response(resp.status, text, dict(resp.headers))
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise TwilioUnreachable(f"Twilio unreachable ({type(exc).__name__})") from None
-        return Response(resp.status_code, resp.text, resp.headers)
 
 
 def make_client(settings: Settings, creds: Creds) -> Client:
@@ -104,6 +124,21 @@ def describe(exc: BaseException, creds: Creds | None = None) -> str:
         text = f"Twilio error (HTTP {exc.status}{code}): {msg}"
     elif isinstance(exc, TwilioUnreachable):
         text = str(exc)
+    elif (
+        isinstance(exc, TwilioException)
+        and len(exc.args) > 1
+        and hasattr(exc.args[1], "status_code")
+    ):
+        # List pages raise TwilioException("Unable to fetch page", response).
+        resp = exc.args[1]
+        try:
+            body = json.loads(resp.text)
+        except (TypeError, ValueError):
+            body = {}
+        body = body if isinstance(body, dict) else {}
+        msg = " ".join(str(body.get("message") or "").split())[:200] or "no message"
+        code = f", code {body['code']}" if body.get("code") else ""
+        text = f"Twilio error (HTTP {resp.status_code}{code}): {msg}"
     elif isinstance(exc, TwilioException):
         text = "Twilio error: unexpected response"
     else:
