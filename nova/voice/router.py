@@ -93,7 +93,9 @@ async def sign_consent(
 async def enroll(request: Request, user: CurrentUser, session: SessionDep, settings: SettingsDep):
     """Upload enrolment audio (multipart field ``audio``: wav, mp3, m4a, ogg, webm or flac,
     at most 16 MB). Checks, in order: flag (404), region (451), consent (403 none / 409
-    stale), one attempt per 24 h (429), size (413), audio type (415)."""
+    stale), one attempt per 24 h (429), size (413), audio type (415); 503 when no voice
+    provider is configured."""
+    service.require_provider(settings)
     service.check_region(request, settings, user)
     consent = await service.require_current_consent(session, user)
     await service.check_enroll_rate(session, settings, user)

@@ -22,6 +22,7 @@ from nova.core.errors import (
     Conflict,
     Forbidden,
     NotFound,
+    ServiceUnavailable,
     TooManyRequests,
     UnavailableForLegalReasons,
     UpstreamError,
@@ -30,7 +31,7 @@ from nova.core.events import enqueue
 from nova.core.settings import Settings
 from nova.models.user import User
 from nova.models.voice import VoiceConsent, VoiceProfile, VoiceSample
-from nova.voice.provider import ProviderError, get_provider
+from nova.voice.provider import ProviderError, ProviderNotConfigured, get_provider
 
 log = logging.getLogger("nova.voice")
 
@@ -196,6 +197,11 @@ def request_country(request: Request, settings: Settings) -> str | None:
     return value or None
 
 
+def require_provider(settings: Settings) -> None:
+    if settings.voice_provider_api_key is None:
+        raise ServiceUnavailable("Voice cloning is not configured on this server")
+
+
 def check_region(request: Request, settings: Settings, user: User) -> None:
     countries = {request_country(request, settings), (user.country or "").strip().upper()}
     if countries & RESTRICTED_COUNTRIES:
@@ -287,6 +293,8 @@ async def preview(
         raise Conflict(f"Voice profile is {profile.status}, not ready")
     try:
         return await get_provider(settings).synthesize(profile.provider_voice_id, text)
+    except ProviderNotConfigured:
+        raise ServiceUnavailable("Voice provider is not configured") from None
     except ProviderError as exc:
         log.warning("voice preview failed for profile %s: %s", profile.id, exc)
         raise UpstreamError(f"Voice provider error: {exc}") from None

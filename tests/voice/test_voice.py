@@ -240,7 +240,7 @@ async def test_451_trusted_proxy_header(client, voice_user, provider, settings):
     assert r.status_code == 202
 
 
-async def test_provider_errors_502_and_clone_failure(client, voice_user, provider, pump, clock):
+async def test_provider_errors_502_and_clone_failure(client, voice_user, provider, pump, settings):
     h = voice_user["headers"]
     pid = await _ready_profile(client, h, pump)
     provider.fail("POST", "/v1/text-to-speech/", 503)
@@ -248,6 +248,9 @@ async def test_provider_errors_502_and_clone_failure(client, voice_user, provide
     assert r.status_code == 502
     assert "Voice provider error" in r.json()["detail"]
     assert provider.api_key not in r.text
+    settings.voice_provider_api_key = None
+    r = await client.post(f"/voice/preview/{pid}", headers=h, json={"text": "hi"})
+    assert r.status_code == 503
 
 
 async def test_clone_retries_transient_errors_then_fails(
@@ -386,3 +389,11 @@ async def test_provider_key_never_logged_or_returned(client, voice_user, provide
 
 async def test_unauthenticated_is_401(client):
     assert (await client.get("/voice/profiles")).status_code == 401
+
+
+async def test_no_provider_configured_is_503(client, voice_user, settings):
+    settings.voice_provider_api_key = None
+    h = voice_user["headers"]
+    await sign(client, h)
+    r = await enroll(client, h)
+    assert r.status_code == 503 and "not configured" in r.json()["detail"]
