@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import statistics
 import time
@@ -77,10 +78,8 @@ async def upload_bench(runs: int = 5) -> None:
     over = body(64 * MB)
     counter = {"read": 0}
     t = time.perf_counter()
-    try:
+    with contextlib.suppress(PayloadTooLarge):
         await read_audio_upload(request(over, counter), 16 * MB)
-    except PayloadTooLarge:
-        pass
     print(
         f"64 MB upload refused after reading {counter['read'] / MB:.2f} MB "
         f"in {(time.perf_counter() - t) * 1000:.0f} ms"
