@@ -268,9 +268,14 @@ async def create_profile(
     return profile
 
 
-async def get_profile(session: AsyncSession, user: User, profile_id: str) -> VoiceProfile:
-    """The caller's profile; someone else's, or a revoked one, is a 404."""
-    profile = await session.get(VoiceProfile, profile_id)
+async def get_profile(
+    session: AsyncSession, user: User, profile_id: str, *, lock: bool = False
+) -> VoiceProfile:
+    """The caller's profile; someone else's, or a revoked one, is a 404. ``lock`` waits for
+    a clone job holding the row (PostgreSQL) so the state read is the committed one."""
+    profile = await session.get(
+        VoiceProfile, profile_id, with_for_update=lock or None, populate_existing=lock
+    )
     if profile is None or profile.user_id != user.id or profile.status == "revoked":
         raise NotFound("Voice profile not found")
     return profile
@@ -301,7 +306,7 @@ async def preview(
 
 
 async def activate(session: AsyncSession, user: User, profile_id: str) -> VoiceProfile:
-    profile = await get_profile(session, user, profile_id)
+    profile = await get_profile(session, user, profile_id, lock=True)
     if profile.status != "ready":
         raise Conflict(f"Only ready profiles can be activated (this one is {profile.status})")
     await session.execute(
@@ -316,7 +321,7 @@ async def activate(session: AsyncSession, user: User, profile_id: str) -> VoiceP
 
 
 async def revoke(session: AsyncSession, user: User, profile_id: str) -> VoiceProfile:
-    profile = await get_profile(session, user, profile_id)
+    profile = await get_profile(session, user, profile_id, lock=True)
     profile.status = "revoked"
     profile.active = False
     profile.revoked_at = clock.now()
