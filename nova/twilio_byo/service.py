@@ -68,6 +68,14 @@ def _creds(settings: Settings, row: TwilioCredential) -> Creds:
     return Creds(raw["account_sid"], raw["api_key_sid"], raw["api_key_secret"])
 
 
+def _try_creds(settings: Settings, row: TwilioCredential) -> Creds | None:
+    """The credentials, or None when they cannot be decrypted (key missing or rotated out)."""
+    try:
+        return _creds(settings, row)
+    except ServiceUnavailable:  # includes EncryptionNotConfigured
+        return None
+
+
 async def _require_creds(
     session: AsyncSession, settings: Settings, user: User
 ) -> tuple[TwilioCredential, Creds]:
@@ -107,7 +115,7 @@ async def store_credentials(
         row = TwilioCredential(user_id=user.id, encrypted=blob, created_at=now, sid_last4="")
         session.add(row)
     else:
-        old = _creds(settings, row) if await _numbers(session, user.id) else None
+        old = _try_creds(settings, row) if await _numbers(session, user.id) else None
         if old is not None and old.account_sid != account_sid:
             raise Conflict(
                 "Numbers from another Twilio account are imported: delete them "
@@ -121,11 +129,6 @@ async def store_credentials(
     await session.flush()
     log.info("twilio credentials stored for user %s (sid …%s)", user.id, row.sid_last4)
     return row
-
-
-class Validation(enum.Enum):
-    VALID = "valid"
-    INVALID = "invalid"
 
 
 async def validate(
@@ -161,12 +164,15 @@ async def delete_credentials(
     row = await get_credential(session, user.id)
     if row is None:
         raise NotFound("No Twilio credentials stored")
-    creds = _creds(settings, row)
+    creds = _try_creds(settings, row)
     numbers = await _numbers(session, user.id)
     twilio_cleanup = "done"
+    if creds is None and numbers:
+        twilio_cleanup = "skipped: stored credentials cannot be decrypted"
     for number in numbers:
         try:
-            await _teardown_twilio(settings, creds, number)
+            if creds is not None:
+                await _teardown_twilio(settings, creds, number)
         except _CredentialsRejected:
             # The key was revoked at Twilio: nothing more can be removed there.
             twilio_cleanup = "skipped: Twilio rejected the credentials"

@@ -354,3 +354,21 @@ async def test_no_secret_in_any_response_or_log(client, byo_user, twilio, liveki
     for secret in (API_KEY_SECRET, sip_password, code, ACCOUNT_SID):
         assert all(secret not in b for b in bodies), secret
         assert secret not in logs, secret
+
+
+async def test_revoke_works_even_when_credentials_cannot_be_decrypted(
+    client, byo_user, twilio, livekit, settings
+):
+    from cryptography.fernet import Fernet
+    from pydantic import SecretStr
+
+    h = byo_user["headers"]
+    await imported(client, h, twilio)
+    settings.encryption_key = SecretStr(Fernet.generate_key().decode())  # old key lost
+    r = await client.get("/twilio/numbers/available", headers=h)
+    assert r.status_code == 503 and "cannot be decrypted" in r.json()["detail"]
+    r = await client.delete("/twilio/credentials", headers=h)
+    assert r.status_code == 200
+    assert r.json()["twilio_cleanup"] == "skipped: stored credentials cannot be decrypted"
+    assert livekit.outbound_trunks == {}
+    assert (await client.get("/twilio/credentials", headers=h)).json()["status"] == "not_configured"
