@@ -66,7 +66,7 @@ async def clone_voice(session: AsyncSession, payload: dict) -> None:
                 audio=sample.data,
                 filename=sample.filename,
                 content_type=sample.content_type,
-                description=f"Nova voice profile {profile.id} ({profile.name})",
+                description=f"Nova voice profile {profile.id}",
             )
             profile.provider = provider.name
         voice = await provider.get_voice(profile.provider_voice_id)
@@ -79,6 +79,10 @@ async def clone_voice(session: AsyncSession, payload: dict) -> None:
             profile.status = "failed"
             profile.error = str(exc)[:500]
             await _drop_sample(session, profile.id)
+            if profile.provider_voice_id:  # a half-made clone must not linger
+                await enqueue(
+                    session, DELETE_TASK, {"profile_id": profile.id}, dedupe_key=profile.id
+                )
         else:
             delay = CLONE_BACKOFF[min(profile.process_attempts - 1, len(CLONE_BACKOFF) - 1)]
             log.info("voice profile %s: provider error, retrying in %ss", profile.id, delay)

@@ -397,3 +397,15 @@ async def test_no_provider_configured_is_503(client, voice_user, settings):
     await sign(client, h)
     r = await enroll(client, h)
     assert r.status_code == 503 and "not configured" in r.json()["detail"]
+
+
+async def test_failure_after_upload_deletes_the_half_made_clone(
+    client, voice_user, provider, pump, clock
+):
+    h = voice_user["headers"]
+    await sign(client, h)
+    provider.fail("GET", "/v1/voices/", 403)  # uploaded, then the check is refused
+    pid = (await enroll(client, h)).json()["profile_id"]
+    await pump.drain()
+    assert (await client.get(f"/voice/status/{pid}", headers=h)).json()["status"] == "failed"
+    assert provider.voices == {} and len(provider.deleted) == 1
