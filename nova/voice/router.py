@@ -6,7 +6,9 @@ from fastapi import APIRouter, Depends, Request, Response, status
 
 from nova.api.app import BODY_LIMIT_OVERRIDES
 from nova.api.deps import CurrentUser, SessionDep, SettingsDep, client_ip
-from nova.core.errors import UnsupportedMediaType
+from nova.core.errors import NotFound, UnsupportedMediaType
+from nova.models.user import User
+from nova.models.voice import VoiceConsent
 from nova.voice import service
 from nova.voice.schemas import (
     ConsentOut,
@@ -99,6 +101,10 @@ async def enroll(request: Request, user: CurrentUser, session: SessionDep, setti
     service.check_region(request, settings, user)
     consent = await service.require_current_consent(session, user)
     await service.check_enroll_rate(session, settings, user)
+    user_id, consent_id = user.id, consent.id
+    # Nothing was written yet: end the read transaction so a slow 16 MB upload holds no
+    # database connection (nor SQLite's write lock) while it streams in.
+    await session.rollback()
     upload = await read_audio_upload(request, service.MAX_AUDIO_BYTES)
     fmt = sniff_audio(upload.data[:64])
     if fmt is None:
@@ -106,6 +112,11 @@ async def enroll(request: Request, user: CurrentUser, session: SessionDep, setti
             "Unsupported audio: upload wav, mp3, m4a, ogg, webm or flac (checked by content)"
         )
     name = " ".join(upload.fields.get("name", "").split())[:100] or "My voice"
+    user = await session.get(User, user_id, populate_existing=True)
+    consent = await session.get(VoiceConsent, consent_id)
+    if user is None or consent is None:  # deleted meanwhile
+        raise NotFound("Not Found")
+    # Re-checked under a lock on the user row: two concurrent uploads make one attempt.
     await service.check_enroll_rate(session, settings, user, lock=True)
     profile = await service.create_profile(
         session,

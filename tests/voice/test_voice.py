@@ -409,3 +409,35 @@ async def test_failure_after_upload_deletes_the_half_made_clone(
     await pump.drain()
     assert (await client.get(f"/voice/status/{pid}", headers=h)).json()["status"] == "failed"
     assert provider.voices == {} and len(provider.deleted) == 1
+
+
+async def test_upload_streams_without_holding_the_database(client, voice_user, provider):
+    """While the audio streams in, other requests can write (SQLite: no write lock held)."""
+    h = voice_user["headers"]
+    await sign(client, h)
+    boundary = "nova-b"
+    wrote = {}
+
+    async def body():
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="audio"; '
+            'filename="a.wav"\r\nContent-Type: audio/wav\r\n\r\n'
+        ).encode() + WAV
+        async with session_scope() as s:  # another writer, mid-upload
+            s.add(
+                VoiceConsent(
+                    user_id=voice_user["user"]["id"],
+                    version="meanwhile",
+                    text_sha256="0" * 64,
+                    typed_name="Concurrent Writer",
+                )
+            )
+        wrote["ok"] = True
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    r = await client.post(
+        "/voice/enroll",
+        headers={**h, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+        content=body(),
+    )
+    assert r.status_code == 202 and wrote["ok"]
