@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -18,13 +19,18 @@ from nova.core.settings import Settings, get_settings
 log = logging.getLogger("nova.app")
 
 
-def _routers():
-    """Every domain's router, in the order they appear in the OpenAPI document."""
-    from nova.accounts.router import router as accounts
-    from nova.api.health import router as health
-    from nova.quality.router import router as quality
+# Every domain's router module (exposing ``router``), in OpenAPI order. One per line.
+ROUTER_MODULES: list[str] = [
+    "nova.api.health",
+    "nova.accounts.router",
+    "nova.quality.router",
+    "nova.voice.router",
+    "nova.twilio_byo.router",
+]
 
-    return [health, accounts, quality]
+
+def _routers():
+    return [importlib.import_module(m).router for m in ROUTER_MODULES]
 
 
 # Extra (prefix → bytes) body caps for upload routes, e.g. voice enrolment.

@@ -57,6 +57,10 @@ class PayloadTooLarge(NovaError):
     status_code = 413
 
 
+class UnsupportedMediaType(NovaError):
+    status_code = 415
+
+
 class Unprocessable(NovaError):
     status_code = 422
 

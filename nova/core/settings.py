@@ -174,6 +174,25 @@ class Settings(BaseSettings):
     # --- crypto ---------------------------------------------------------------------------
     encryption_key: SecretStr | None = None
 
+    # --- gated surfaces: voice cloning + bring-your-own Twilio ------------------------------
+    voice_provider_url: str = "https://api.elevenlabs.io"
+    voice_provider_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=_alias("ELEVENLABS_API_KEY", "NOVA_VOICE_PROVIDER_API_KEY"),
+    )
+    voice_provider_model: str = "eleven_multilingual_v2"
+    voice_provider_timeout_seconds: float = 30.0
+    voice_enroll_window_seconds: int = 24 * 3600
+    voice_clone_max_attempts: int = 5
+    voice_country_header: str = "CF-IPCountry"
+    byo_twilio_api_base: str | None = None
+    byo_twilio_timeout_seconds: float = 15.0
+    byo_twilio_otp_sender: str | None = None
+    byo_twilio_otp_ttl_seconds: int = 600
+    byo_twilio_otp_max_attempts: int = 5
+    byo_twilio_otp_per_10min: int = 3
+    byo_twilio_otp_per_day: int = 10
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.env != "development":

@@ -6,7 +6,9 @@ from nova.models.calls import Call, CallContext
 from nova.models.events import Event, Task
 from nova.models.idempotency import IdempotencyRecord
 from nova.models.quality import CallScore, FineTuneRun
+from nova.models.twilio import TwilioCredential, TwilioNumber, TwilioNumberOtp
 from nova.models.user import PasswordResetCode, User
+from nova.models.voice import VoiceConsent, VoiceProfile, VoiceSample
 
 __all__ = [
     "BillingAccount",
@@ -20,4 +22,10 @@ __all__ = [
     "PasswordResetCode",
     "Task",
     "User",
+    "TwilioCredential",
+    "TwilioNumber",
+    "TwilioNumberOtp",
+    "VoiceConsent",
+    "VoiceProfile",
+    "VoiceSample",
 ]
