@@ -22,8 +22,10 @@ def _routers():
     """Every domain's router, in the order they appear in the OpenAPI document."""
     from nova.accounts.router import router as accounts
     from nova.api.health import router as health
+    from nova.billing.router import referrals_router as referrals
+    from nova.billing.router import router as billing
 
-    return [health, accounts]
+    return [health, accounts, billing, referrals]
 
 
 # Extra (prefix → bytes) body caps for upload routes, e.g. voice enrolment.
