@@ -497,10 +497,10 @@ async def handle_webhook(
     session: AsyncSession, settings: Settings, payload: bytes, signature: str | None
 ) -> tuple[bool, str]:
     """Verify, store by event id, handle. Returns (duplicate, outcome)."""
-    event = stripe_client.construct_event(settings, payload, signature)
+    event = stripe_client.construct_event(settings, payload, signature).to_dict()
     record = StripeEvent(
-        id=str(event.id),
-        type=str(event.type)[:128],
+        id=str(event["id"]),
+        type=str(event.get("type"))[:128],
         created=int(get(event, "created") or 0),
         received_at=clock.now(),
     )
@@ -510,14 +510,15 @@ async def handle_webhook(
             await session.flush()
     except IntegrityError:
         return True, "duplicate"
-    if event.type not in HANDLED:
+    kind = record.type
+    if kind not in HANDLED:
         outcome = "ignored: unhandled type"
-    elif event.type.startswith("customer.subscription."):
+    elif kind.startswith("customer.subscription."):
         outcome = await _on_subscription(session, settings, event)
     else:
-        outcome = await _on_invoice(session, settings, event, paid=event.type == "invoice.paid")
+        outcome = await _on_invoice(session, settings, event, paid=kind == "invoice.paid")
     record.outcome = "applied" if not outcome.startswith("ignored") else "ignored"
     record.note = outcome[:500]
     await session.flush()
-    log.info("stripe event %s (%s): %s", event.id, event.type, outcome)
+    log.info("stripe event %s (%s): %s", record.id, kind, outcome)
     return False, outcome

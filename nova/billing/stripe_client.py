@@ -26,7 +26,7 @@ def configured(settings: Settings) -> bool:
     return settings.stripe_api_key is not None and bool(settings.stripe_api_key.get_secret_value())
 
 
-_clients: dict[tuple[str, str | None, int], stripe.StripeClient] = {}
+_clients: dict[tuple[str, str | None, int], tuple[stripe.StripeClient, stripe.HTTPXClient]] = {}
 
 
 def client(settings: Settings) -> stripe.StripeClient:
@@ -40,16 +40,25 @@ def client(settings: Settings) -> stripe.StripeClient:
         settings.stripe_max_network_retries,
     )
     if cache_key in _clients:
-        return _clients[cache_key]
+        return _clients[cache_key][0]
+    http = stripe.HTTPXClient()
     kwargs: dict[str, Any] = {
         "max_network_retries": settings.stripe_max_network_retries,
-        "http_client": stripe.HTTPXClient(),
+        "http_client": http,
     }
     if settings.stripe_api_base:
         kwargs["base_addresses"] = {"api": settings.stripe_api_base.rstrip("/")}
     made = stripe.StripeClient(settings.stripe_api_key.get_secret_value(), **kwargs)
-    _clients[cache_key] = made
+    _clients[cache_key] = (made, http)
     return made
+
+
+async def aclose() -> None:
+    """Close the cached clients' connection pools (app shutdown, tests)."""
+    items = list(_clients.values())
+    _clients.clear()
+    for _, http in items:
+        await http.close_async()
 
 
 async def _call(what: str, aw: Awaitable[T]) -> T:
@@ -230,12 +239,11 @@ def construct_event(settings: Settings, payload: bytes, signature: str | None) -
 def get(obj: Any, *path: str) -> Any:
     """``obj[a][b]…`` tolerant of missing keys and of ids where objects were expected."""
     for key in path:
-        if obj is None:
+        if isinstance(obj, stripe.StripeObject):
+            obj = obj.to_dict()
+        if not isinstance(obj, dict):
             return None
-        if isinstance(obj, dict) or hasattr(obj, "get"):
-            obj = obj.get(key)
-        else:
-            return None
+        obj = obj.get(key)
     return obj
 
 
