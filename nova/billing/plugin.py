@@ -4,6 +4,7 @@ invoices, report overage to a Stripe meter, sweep stale reservations and elapsed
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -73,6 +74,7 @@ async def referral_commission(session: AsyncSession, event: Event) -> None:
         invoice_id=str(data["invoice_id"]),
         amount_cents=int(data.get("amount_cents") or 0),
         currency=str(data.get("currency") or "usd"),
+        paid_at=datetime.fromisoformat(data["paid_at"]) if data.get("paid_at") else None,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -113,6 +114,7 @@ async def credit_invoice(
     invoice_id: str,
     amount_cents: int,
     currency: str,
+    paid_at: datetime | None = None,
 ) -> ReferralEarning | None:
     """Commission on one paid invoice of a referred account: once per invoice, only within
     the commission window (months from the referred account's first paid invoice)."""
@@ -122,14 +124,17 @@ async def credit_invoice(
     if referred.referred_by_id == referred.id:
         return None
     now = clock.now()
+    paid_at = paid_at or now
     first = (
         await session.execute(
-            select(func.min(Invoice.created_at)).where(
+            select(func.min(Invoice.paid_at)).where(
                 Invoice.user_id == referred_id, Invoice.status == "paid"
             )
         )
     ).scalar_one_or_none()
-    if first is not None and now >= add_months(first, settings.referral_commission_months):
+    if first is not None and first.tzinfo is None:
+        first = first.replace(tzinfo=UTC)
+    if first is not None and paid_at >= add_months(first, settings.referral_commission_months):
         log.info("invoice %s is past the referral window", invoice_id)
         return None
     bps = commission_bps(settings)

@@ -373,7 +373,7 @@ async def _account_by_customer(
 
 
 async def _record_invoice(
-    session: AsyncSession, account: BillingAccount, inv: Any, status: str
+    session: AsyncSession, account: BillingAccount, inv: Any, status: str, event_created: int
 ) -> Invoice:
     inv_id = str(get(inv, "id"))
     row = (
@@ -401,6 +401,9 @@ async def _record_invoice(
     row.period_start, row.period_end = _ts(start), _ts(end)
     url = get(inv, "hosted_invoice_url")
     row.hosted_invoice_url = str(url)[:1000] if url else None
+    if status == "paid":
+        paid_at = get(inv, "status_transitions", "paid_at") or event_created
+        row.paid_at = _ts(paid_at) or now
     row.updated_at = now
     await session.flush()
     return row
@@ -429,9 +432,11 @@ async def _on_invoice(session: AsyncSession, settings: Settings, event: Any, pai
     )
     if account is None:
         return "ignored: no account for customer"
-    row = await _record_invoice(session, account, inv, "paid" if paid else "payment_failed")
-    sub_id = stripe_client.invoice_subscription_id(inv)
     created = int(get(event, "created") or 0) or None
+    row = await _record_invoice(
+        session, account, inv, "paid" if paid else "payment_failed", created or 0
+    )
+    sub_id = stripe_client.invoice_subscription_id(inv)
     outcome = "recorded"
     if paid:
         await emit(
@@ -443,6 +448,7 @@ async def _on_invoice(session: AsyncSession, settings: Settings, event: Any, pai
                 "subscription_id": sub_id,
                 "amount_cents": row.amount_cents,
                 "currency": row.currency,
+                "paid_at": (row.paid_at or clock.now()).isoformat(),
             },
         )
     tracked = account.stripe_subscription_id

@@ -88,6 +88,8 @@ class Invoice(SQLModel, table=True):
     period_start: datetime | None = dt_field()
     period_end: datetime | None = dt_field()
     hosted_invoice_url: str | None = Field(default=None, max_length=1000)
+    # When it was paid (Stripe's status_transitions.paid_at, else the event's time).
+    paid_at: datetime | None = dt_field()
     created_at: datetime = created_field()
     updated_at: datetime = created_field()
 

@@ -52,6 +52,7 @@ def upgrade() -> None:
         sa.Column(
             "hosted_invoice_url", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True
         ),
+        sa.Column("paid_at", nova.models.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("created_at", nova.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", nova.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
