@@ -256,3 +256,20 @@ async def release_stale(session: AsyncSession, max_age_seconds: int) -> int:
         if await settle(session, call_id, 0) is not None:
             released += 1
     return released
+
+
+async def call_budget_seconds(session: AsyncSession, call_id: str) -> int | None:
+    """How long the call holding ``call_id``'s reservation may run before the account runs
+    dry: its own hold plus what is still free (trial, capped plans). ``None`` = no limit
+    (paid plans with unlimited overage, or a call that reserved nothing, e.g. anonymous demo
+    rooms, which are not metered). The worker ends the call before this many seconds."""
+    reservation = (
+        await session.execute(select(MinuteReservation).where(MinuteReservation.call_id == call_id))
+    ).scalar_one_or_none()
+    if reservation is None or reservation.settled_at is not None:
+        return None
+    account = await session.get(BillingAccount, reservation.account_id)
+    if account is None:
+        return None
+    free = allowance_seconds(get_settings(), account)
+    return None if free is None else reservation.seconds_reserved + free

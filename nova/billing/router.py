@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request, status
+from contextlib import asynccontextmanager
 
+from fastapi import APIRouter, FastAPI, Query, Request, status
+
+from nova.api.app import LIFESPAN_HOOKS
 from nova.api.deps import CurrentUser, SessionDep, SettingsDep
-from nova.billing import referrals, service
+from nova.billing import referrals, service, stripe_client
 from nova.billing.schemas import (
     CreatePaymentOut,
     CreatePaymentRequest,
@@ -26,6 +29,17 @@ from nova.billing.schemas import (
 )
 
 router = APIRouter(prefix="/billing", tags=["billing"])
+
+
+@asynccontextmanager
+async def _close_stripe_clients(_app: FastAPI):
+    yield
+    await stripe_client.aclose()
+
+
+if _close_stripe_clients not in LIFESPAN_HOOKS:
+    LIFESPAN_HOOKS.append(_close_stripe_clients)
+
 referrals_router = APIRouter(prefix="/referrals", tags=["referrals"])
 
 Limit = Query(50, ge=1, le=200)

@@ -307,3 +307,16 @@ async def test_overage_reported_to_stripe_meter_with_call_id(
     assert stripe_fake.meter_events[b]["payload"]["value"] == "5"
     headers = await login(client)
     assert (await client.get("/billing/usage", headers=headers)).json()["overage_cents"] == 33
+
+
+async def test_call_budget_for_the_worker(client, clock, webhook_secret):
+    u = await register(client)
+    uid = u["user"]["id"]
+    await set_used(uid, 300)
+    a, b = await reserve(uid, n=2)  # 600 - 300 used - 120 held = 180 free
+    async with session_scope() as s:
+        assert await metering.call_budget_seconds(s, a) == 60 + 180
+        assert await metering.call_budget_seconds(s, cid()) is None  # not metered
+    await make_paid(client, uid, plan="starter")
+    async with session_scope() as s:
+        assert await metering.call_budget_seconds(s, b) is None  # unlimited overage
