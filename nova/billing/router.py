@@ -96,6 +96,15 @@ async def webhook(request: Request, session: SessionDep, settings: SettingsDep):
     return WebhookAck(duplicate=duplicate, outcome=outcome)
 
 
+@router.post("/ziina/webhook", response_model=WebhookAck)
+async def ziina_webhook(request: Request, session: SessionDep, settings: SettingsDep):
+    payload = await request.body()
+    outcome = await service.handle_ziina_webhook(
+        session, settings, payload, request.headers.get("x-hmac-signature")
+    )
+    return WebhookAck(outcome=outcome)
+
+
 # --- referrals ---------------------------------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -259,6 +259,85 @@ async def create_payment(
     )
     await session.flush()
     return CreatePaymentOut(redirect_url=data["redirect_url"], payment_intent_id=str(data["id"]))
+
+
+async def handle_ziina_webhook(
+    session: AsyncSession, settings: Settings, body: bytes, signature: str | None
+) -> str:
+    """A completed Ziina payment buys one month of its plan (no auto-renewal: the period
+    ends with the plan unless paid again). Exactly once per payment intent."""
+    payload = ziina.verify_webhook(settings, body, signature)
+    if payload.get("event") != "payment_intent.status.updated":
+        return "ignored: unhandled type"
+    data = payload["data"]
+    intent_id, new_status = str(data.get("id") or ""), str(data.get("status") or "")
+    payment = (
+        await session.execute(
+            select(ZiinaPayment).where(ZiinaPayment.payment_intent_id == intent_id)
+        )
+    ).scalar_one_or_none()
+    if payment is None or not new_status:
+        return "ignored: unknown payment intent"
+    moved = await session.execute(
+        update(ZiinaPayment)
+        .where(ZiinaPayment.id == payment.id, ZiinaPayment.status != "completed")
+        .values(status=new_status[:64])
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:
+        return "ignored: already completed"
+    if new_status != "completed":
+        return f"recorded: {new_status}"
+    plan = plan_catalogue.get_plan(settings, payment.plan)
+    account = await metering.get_account(session, payment.user_id, for_update=True)
+    if plan is None or account is None:
+        return "ignored: plan or account gone"
+    metering.refresh(account)
+    if (
+        account.stripe_subscription_id
+        and account.plan != plan_catalogue.TRIAL
+        and account.status in LIVE_SUB_STATUSES
+    ):
+        log.warning("ziina payment %s for an account with a live Stripe plan", intent_id)
+        outcome = "recorded: account has a live Stripe subscription"
+    else:
+        now = clock.now()
+        account.plan = plan.id
+        account.status = "active"
+        account.seconds_included = plan.included_seconds
+        account.cancel_at_period_end = True  # a prepaid month, it does not renew
+        metering.start_period(account, now, metering.add_months(now))
+        outcome = f"active: {plan.id}"
+    now = clock.now()
+    session.add(
+        Invoice(
+            user_id=payment.user_id,
+            stripe_invoice_id=f"ziina:{intent_id}",
+            status="paid",
+            amount_cents=payment.amount_fils,
+            currency="aed",
+            period_start=account.period_start,
+            period_end=account.period_end,
+            paid_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    await emit(
+        session,
+        "invoice.paid",
+        {
+            "user_id": payment.user_id,
+            "invoice_id": f"ziina:{intent_id}",
+            "subscription_id": None,
+            # Commission is counted on the plan's USD price (balances are in US cents).
+            "amount_cents": plan.price_cents,
+            "currency": plan.currency,
+            "paid_at": clock.now().isoformat(),
+        },
+    )
+    await session.flush()
+    return outcome
 
 
 # --- Stripe webhook ------------------------------------------------------------------------------

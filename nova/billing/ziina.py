@@ -7,12 +7,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import logging
 from typing import Any
 
 import httpx
 
-from nova.core.errors import ServiceUnavailable, UpstreamError
+from nova.core.errors import BadRequest, ServiceUnavailable, UpstreamError
 from nova.core.settings import Settings
 
 log = logging.getLogger("nova.billing.ziina")
@@ -71,3 +74,22 @@ async def create_payment_intent(
     if not data.get("id") or not data.get("redirect_url"):
         raise UpstreamError("Payment provider (Ziina) answer lacks id or redirect_url")
     return data
+
+
+def verify_webhook(settings: Settings, body: bytes, signature: str | None) -> dict[str, Any]:
+    """Check ``X-Hmac-Signature`` (hex HMAC-SHA256 of the raw body with the shared secret)
+    and parse the delivery ``{"event": ..., "data": {...}}``."""
+    if settings.ziina_webhook_secret is None:
+        raise ServiceUnavailable("Ziina webhooks are not configured on this server")
+    expected = hmac.new(
+        settings.ziina_webhook_secret.get_secret_value().encode(), body, hashlib.sha256
+    ).hexdigest()
+    if not signature or not hmac.compare_digest(expected, signature.strip().lower()):
+        raise BadRequest("Invalid Ziina signature")
+    try:
+        payload = json.loads(body)
+    except ValueError as exc:
+        raise BadRequest("Invalid Ziina payload") from exc
+    if not isinstance(payload, dict) or not isinstance(payload.get("data"), dict):
+        raise BadRequest("Invalid Ziina payload")
+    return payload

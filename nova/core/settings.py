@@ -145,6 +145,8 @@ class Settings(BaseSettings):
     )
     ziina_api_base: str = "https://api-v2.ziina.com/api"
     ziina_test_mode: bool = False
+    # Shared secret of the Ziina webhook (X-Hmac-Signature); unset = the receiver answers 503.
+    ziina_webhook_secret: SecretStr | None = None
     # Where Ziina sends the payer afterwards (defaults under NOVA_PUBLIC_URL).
     ziina_success_url: str | None = None
     ziina_cancel_url: str | None = None

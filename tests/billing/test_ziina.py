@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from nova.core.db import session_scope
@@ -67,3 +72,63 @@ async def test_create_payment_errors(client, settings, ziina_fake):
         "/billing/create-payment", json={"plan_id": "starter"}, headers=u["headers"]
     )
     assert r.status_code == 502 and "unreachable" in r.json()["detail"]
+
+
+def _signed(body: dict, secret: str = "ziina-whsec") -> tuple[bytes, dict[str, str]]:
+    raw = json.dumps(body).encode()
+    sig = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+    return raw, {"X-Hmac-Signature": sig, "Content-Type": "application/json"}
+
+
+async def test_ziina_webhook_activates_a_prepaid_month_once(
+    client, clock, settings, ziina_fake, pump
+):
+    settings.ziina_webhook_secret = SecretStr("ziina-whsec")
+    referrer = await register(client, "ref@example.com")
+    code = (await client.get("/referrals/code", headers=referrer["headers"])).json()["code"]
+    u = await register(client, referral_code=code)
+    r = await client.post(
+        "/billing/create-payment", json={"plan_id": "starter"}, headers=u["headers"]
+    )
+    pid = r.json()["payment_intent_id"]
+
+    pending = {"event": "payment_intent.status.updated", "data": {"id": pid, "status": "pending"}}
+    raw, headers = _signed(pending)
+    r = await client.post("/billing/ziina/webhook", content=raw, headers=headers)
+    assert r.status_code == 200 and r.json()["outcome"] == "recorded: pending"
+    assert (await client.get("/billing/usage", headers=u["headers"])).json()["plan"] == "trial"
+
+    done = {"event": "payment_intent.status.updated", "data": {"id": pid, "status": "completed"}}
+    raw, headers = _signed(done)
+    forged = {**headers, "X-Hmac-Signature": "0" * 64}
+    assert (
+        await client.post("/billing/ziina/webhook", content=raw, headers=forged)
+    ).status_code == 400
+    r = await client.post("/billing/ziina/webhook", content=raw, headers=headers)
+    assert r.status_code == 200 and r.json()["outcome"] == "active: starter"
+    r = await client.post("/billing/ziina/webhook", content=raw, headers=headers)  # replay
+    assert r.json()["outcome"] == "ignored: already completed"
+    await pump.drain()
+
+    usage = (await client.get("/billing/usage", headers=u["headers"])).json()
+    assert (usage["plan"], usage["status"], usage["minutes_limit"]) == ("starter", "active", 100.0)
+    assert usage["cancel_at_period_end"] is True  # a prepaid month does not renew
+    earnings = (await client.get("/referrals/earnings", headers=referrer["headers"])).json()
+    assert earnings["total_cents"] == 580  # 20 % of the plan's $29
+    assert earnings["items"][0]["invoice_id"] == f"ziina:{pid}"
+
+    unknown = {
+        "event": "payment_intent.status.updated",
+        "data": {"id": "nope", "status": "completed"},
+    }
+    raw, headers = _signed(unknown)
+    r = await client.post("/billing/ziina/webhook", content=raw, headers=headers)
+    assert r.status_code == 200 and r.json()["outcome"] == "ignored: unknown payment intent"
+
+
+async def test_ziina_webhook_unconfigured_503(client, settings):
+    settings.ziina_webhook_secret = None
+    raw, headers = _signed({"event": "payment_intent.status.updated", "data": {}})
+    assert (
+        await client.post("/billing/ziina/webhook", content=raw, headers=headers)
+    ).status_code == 503
