@@ -23,13 +23,13 @@ log = logging.getLogger("nova.billing.plugin")
 
 @subscribe("call.ended", "call.failed", name="billing.settle")
 async def settle_call(session: AsyncSession, event: Event) -> None:
-    """``call.ended`` / ``call.failed`` carry ``call_id`` and ``duration_seconds``."""
+    """``call.ended`` / ``call.failed`` carry ``call_id`` and ``duration_seconds`` (a failed
+    call that never connected reports none and is charged nothing)."""
     data = event.data or {}
     call_id = data.get("call_id")
     if not call_id:
         return
-    duration = data.get("duration_seconds") if event.type == "call.ended" else 0
-    done = await metering.settle(session, str(call_id), duration or 0)
+    done = await metering.settle(session, str(call_id), data.get("duration_seconds") or 0)
     if done is None:
         return
     settings = get_settings()

@@ -141,10 +141,14 @@ async def test_trial_expired_mid_call(client, clock, pump):
 async def test_failed_call_releases_its_hold(client, clock, pump):
     u = await register(client)
     uid = u["user"]["id"]
-    (call_id,) = await reserve(uid, seconds=120)
-    await end_call(pump, call_id, 50, type_="call.failed")
+    a, b = await reserve(uid, n=2, seconds=120)
+    await end_call(pump, a, None, type_="call.failed")  # never connected
     acc = await account(uid)
-    assert (acc.seconds_used, acc.seconds_reserved) == (0, 0)
+    assert (acc.seconds_used, acc.seconds_reserved) == (0, 120)
+    await end_call(pump, b, 12.5, type_="call.failed")  # dropped after 12.5 s
+    await end_call(pump, b, 30, type_="call.ended")  # a late call.ended changes nothing
+    acc = await account(uid)
+    assert (acc.seconds_used, acc.seconds_reserved) == (13, 0)
 
 
 async def test_concurrent_batches_race_for_the_last_minutes(client, clock):
