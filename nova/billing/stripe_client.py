@@ -73,7 +73,17 @@ async def _call(what: str, aw: Awaitable[T]) -> T:
 async def create_customer(
     settings: Settings, *, email: str, user_id: str, idempotency_key: str
 ) -> stripe.Customer:
+    """The account's Stripe customer. An earlier attempt whose database write was rolled
+    back (a later Stripe step failed) left the customer at Stripe: it is found by e-mail and
+    ``metadata.nova_user_id`` and reused instead of creating a second one."""
     c = client(settings)
+    existing = await _call(
+        "look up the customer",
+        c.v1.customers.list_async(params={"email": email, "limit": 10}),
+    )
+    for customer in existing.data:
+        if get(customer, "metadata", "nova_user_id") == user_id:
+            return customer
     return await _call(
         "create the customer",
         c.v1.customers.create_async(

@@ -116,6 +116,10 @@ class FakeStripe:
             status, {"type": kind, "code": code, "message": message}, times
         )
 
+    def forget_idempotency_keys(self) -> None:
+        """Stripe keeps idempotency keys for 24 hours; this is that day passing."""
+        self._idem.clear()
+
     def calls(self, method: str, path: str) -> list[Recorded]:
         return [r for r in self.recorded if r.method == method and r.path == path]
 
@@ -176,6 +180,14 @@ class FakeStripe:
                     "invoice_settings": {"default_payment_method": None},
                 }
                 return 200, self.customers[cid]
+            case "GET", ["customers"]:
+                data = [c for c in self.customers.values() if c["email"] == p.get("email")]
+                return 200, {
+                    "object": "list",
+                    "data": data,
+                    "has_more": False,
+                    "url": "/v1/customers",
+                }
             case "POST", ["customers", cid]:
                 cust = self.customers[cid]
                 if "invoice_settings" in p:

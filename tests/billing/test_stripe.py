@@ -110,6 +110,7 @@ async def test_subscribe_errors(client, settings, stripe_fake):
     assert r.json()["detail"] == (
         "Payment provider error while trying to attach the payment method: Your card was declined."
     )
+    assert (await _account(u["user"]["id"])).stripe_customer_id is None  # rolled back...
     stripe_fake.fail("POST /v1/subscriptions", 500, "api_error", "boom", kind="api_error")
     r = await client.post(
         "/billing/subscribe",
@@ -117,6 +118,17 @@ async def test_subscribe_errors(client, settings, stripe_fake):
         headers=u["headers"],
     )
     assert r.status_code == 502 and "create the subscription" in r.json()["detail"]
+    # ...but the customer made at Stripe on the first attempt is found again, not duplicated.
+    assert len(stripe_fake.customers) == 1
+    stripe_fake.forget_idempotency_keys()
+    r = await client.post(
+        "/billing/subscribe",
+        json={"plan": "starter", "payment_method_id": "pm_ok"},
+        headers=u["headers"],
+    )
+    assert r.status_code == 200
+    assert len(stripe_fake.customers) == 1
+    assert (await _account(u["user"]["id"])).stripe_customer_id in stripe_fake.customers
 
     settings.stripe_api_key = None
     r = await client.post(
