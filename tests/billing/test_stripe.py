@@ -390,3 +390,35 @@ async def test_invoice_before_subscription_event_and_period_rollover(client, clo
 async def test_webhook_for_unknown_customer_is_acknowledged(client, webhook_secret):
     r = await send_event(client, "invoice.paid", invoice_obj("in_nobody", customer="cus_nobody"))
     assert r.status_code == 200 and r.json()["outcome"] == "ignored: no account for customer"
+
+
+async def test_setup_intent_stripe_failure_is_502(client, stripe_fake):
+    u = await register(client)
+    stripe_fake.fail("POST /v1/setup_intents", 500, "api_error", "overloaded", kind="api_error")
+    r = await client.post("/billing/setup-intent", headers=u["headers"])
+    assert r.status_code == 502
+    assert r.json() == {
+        "detail": "Payment provider error while trying to create the setup intent: overloaded"
+    }
+
+
+async def test_mid_period_upgrade_keeps_usage(client, clock, webhook_secret):
+    u = await register(client)
+    uid = u["user"]["id"]
+    start = ts()
+    base = dict(user_id=uid, customer="cus_up", created=start, start=start)
+    await send_event(client, "customer.subscription.created", sub_obj("sub_up", **base))
+    async with session_scope() as s:
+        acc = (
+            await s.execute(select(BillingAccount).where(BillingAccount.user_id == uid))
+        ).scalar_one()
+        acc.seconds_used = 4321
+    r = await send_event(
+        client,
+        "customer.subscription.updated",
+        sub_obj("sub_up", plan="scale", **base),
+        created=start + 60,
+    )
+    assert r.json()["outcome"] == "active: scale"
+    acc = await _account(uid)
+    assert (acc.plan, acc.seconds_included, acc.seconds_used) == ("scale", 2000 * 60, 4321)
