@@ -71,8 +71,11 @@ async def get_account(
     session: AsyncSession, user_id: str, *, for_update: bool = False
 ) -> BillingAccount | None:
     stmt = select(BillingAccount).where(BillingAccount.user_id == user_id)
-    if for_update and is_postgres(session):
-        stmt = stmt.with_for_update()
+    if for_update:
+        # Reload even if the session already holds the row: the locked read is the truth.
+        stmt = stmt.execution_options(populate_existing=True)
+        if is_postgres(session):
+            stmt = stmt.with_for_update()
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
@@ -197,14 +200,23 @@ async def settle(
 ) -> Settlement | None:
     """Charge a finished call's real duration and release its hold. Idempotent: a second
     settlement of the same call (or a call that reserved nothing) does nothing."""
-    stmt = select(MinuteReservation).where(MinuteReservation.call_id == call_id)
-    if is_postgres(session):
-        stmt = stmt.with_for_update()
-    reservation = (await session.execute(stmt)).scalar_one_or_none()
+    reservation = (
+        await session.execute(select(MinuteReservation).where(MinuteReservation.call_id == call_id))
+    ).scalar_one_or_none()
     if reservation is None or reservation.settled_at is not None:
         return None
-    # Claim the reservation first (conditional update) so a concurrent settlement of the same
-    # call cannot charge twice even where row locks are not available.
+    # Lock order everywhere is account, then reservation (reserve() does the same), so
+    # settlements, reservations and the sweep cannot deadlock each other.
+    stmt_acc = (
+        select(BillingAccount)
+        .where(BillingAccount.id == reservation.account_id)
+        .execution_options(populate_existing=True)
+    )
+    if is_postgres(session):
+        stmt_acc = stmt_acc.with_for_update()
+    account = (await session.execute(stmt_acc)).scalar_one()
+    # Claim the reservation (conditional update): of two concurrent settlements of the same
+    # call exactly one charges it.
     now = clock.now()
     claimed = await session.execute(
         update(MinuteReservation)
@@ -214,10 +226,6 @@ async def settle(
     )
     if claimed.rowcount != 1:
         return None
-    stmt_acc = select(BillingAccount).where(BillingAccount.id == reservation.account_id)
-    if is_postgres(session):
-        stmt_acc = stmt_acc.with_for_update()
-    account = (await session.execute(stmt_acc)).scalar_one()
     refresh(account)
     used = whole_seconds(duration_seconds)
     before = overage_seconds(account)
