@@ -135,9 +135,9 @@ class Settings(BaseSettings):
     stripe_meter_event_name: str | None = None
     # Pending minute reservations older than this are released by the sweeper (lost calls).
     reservation_max_age_seconds: int = 6 * 3600
-    referral_commission_rate: float = 0.20
-    referral_commission_months: int = 12
-    referral_payout_min_cents: int = 5000
+    referral_commission_rate: float = Field(default=0.20, ge=0, le=1)
+    referral_commission_months: int = Field(default=12, ge=0)
+    referral_payout_min_cents: int = Field(default=5000, ge=1)
     # Base of the shareable referral link (defaults to NOVA_PUBLIC_URL).
     referral_share_base_url: str | None = None
     ziina_api_key: SecretStr | None = Field(

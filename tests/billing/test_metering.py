@@ -18,6 +18,9 @@ from nova.models.events import Task
 from tests.billing.conftest import login, make_paid
 from tests.conftest import register
 
+# stripe's HTTPX client hands httpx the form body as `data=`; httpx prefers `content=`.
+pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
+
 
 def cid() -> str:
     return str(uuid.uuid4())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from sqlalchemy import func, select
 
 from nova.core.db import session_scope
@@ -17,6 +18,9 @@ from tests.billing.conftest import (
     ts,
 )
 from tests.conftest import register
+
+# stripe's HTTPX client hands httpx the form body as `data=`; httpx prefers `content=`.
+pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
 
 
 async def _account(user_id: str) -> BillingAccount:
