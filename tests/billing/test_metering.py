@@ -54,24 +54,35 @@ async def set_used(user_id: str, seconds: int) -> None:
         acc.seconds_used = seconds
 
 
-async def test_exactly_at_the_limit(client, clock):
+async def test_exactly_at_the_limit(client, clock, pump):
     u = await register(client)
     uid = u["user"]["id"]
-    await reserve(uid, n=10)  # 10 × 60 s = the whole 10-minute trial
-    acc = await account(uid)
-    assert (acc.seconds_reserved, metering.remaining_seconds(acc)) == (600, 0)
+    await set_used(uid, 541)  # 59 s free: one second short of a 60 s hold
     with pytest.raises(PaymentRequired, match="Minute limit would be exceeded"):
-        await reserve(uid, n=1)
-    # One second short of a minute after a settlement: still no room for a 60 s hold.
-    ids = await reserve_after_settling(uid)
-    assert ids is None
+        await reserve(uid)
+    await set_used(uid, 540)  # exactly 60 s free: the hold fits to the second
+    (call_id,) = await reserve(uid)
+    acc = await account(uid)
+    assert (acc.seconds_reserved, metering.remaining_seconds(acc)) == (60, 0)
+    with pytest.raises(PaymentRequired):
+        await reserve(uid)
+    await end_call(pump, call_id, 60)  # the call uses exactly what was left
+    usage = (await client.get("/billing/usage", headers=u["headers"])).json()
+    assert (usage["minutes_used"], usage["minutes_remaining"], usage["seconds_used"]) == (
+        10.0,
+        0.0,
+        600,
+    )
+    with pytest.raises(PaymentRequired):
+        await reserve(uid)
 
-
-async def reserve_after_settling(uid: str) -> list[str] | None:
-    try:
-        return await reserve(uid, n=1)
-    except PaymentRequired:
-        return None
+    # A whole batch is all or nothing: 10 calls fit a fresh trial, 11 do not.
+    v = await register(client, "v@example.com")
+    with pytest.raises(PaymentRequired):
+        await reserve(v["user"]["id"], n=11)
+    assert (await account(v["user"]["id"])).seconds_reserved == 0
+    await reserve(v["user"]["id"], n=10)
+    assert (await account(v["user"]["id"])).seconds_reserved == 600
 
 
 async def test_settlement_charges_real_duration_once(client, clock, pump):
