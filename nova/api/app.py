@@ -19,18 +19,25 @@ from nova.core.settings import Settings, get_settings
 log = logging.getLogger("nova.app")
 
 
-# Every domain's router module (exposing ``router``), in OpenAPI order. One per line.
+# Every domain's router: "module" (its ``router``) or "module:attribute", in OpenAPI
+# order. One per line.
 ROUTER_MODULES: list[str] = [
     "nova.api.health",
     "nova.accounts.router",
     "nova.quality.router",
     "nova.voice.router",
     "nova.twilio_byo.router",
+    "nova.billing.router",
+    "nova.billing.router:referrals_router",
 ]
 
 
 def _routers():
-    return [importlib.import_module(m).router for m in ROUTER_MODULES]
+    routers = []
+    for entry in ROUTER_MODULES:
+        module, _, attr = entry.partition(":")
+        routers.append(getattr(importlib.import_module(module), attr or "router"))
+    return routers
 
 
 # Extra (prefix → bytes) body caps for upload routes, e.g. voice enrolment.

@@ -38,6 +38,7 @@ PLUGIN_MODULES: list[str] = [
     "nova.quality.plugin",
     "nova.voice.plugin",
     "nova.twilio_byo.plugin",
+    "nova.billing.plugin",
 ]
 
 DEFAULT_RETRY_DELAYS: tuple[float, ...] = (1, 5, 30, 120, 600, 1800, 3600)

@@ -71,11 +71,17 @@ def decode_access_token(settings: Settings, token: str) -> TokenClaims:
             algorithms=[ALGORITHM],
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
-            options={"require": ["sub", "iat", "exp", "jti", "iss", "aud"], "verify_exp": False},
+            options={
+                "require": ["sub", "iat", "exp", "jti", "iss", "aud"],
+                "verify_exp": False,
+                "verify_iat": False,
+            },
         )
     except jwt.PyJWTError as exc:
         raise InvalidToken(str(exc)) from exc
-    # Expiry is checked against Nova's clock so tests can move time.
+    # Expiry is checked against Nova's clock so tests can move time. (``iat`` is required
+    # but not compared with the clock: only Nova can sign a token, and PyJWT's own check
+    # uses the wall clock, which tests do not control.)
     if not isinstance(claims.get("exp"), int | float) or claims["exp"] <= clock.now().timestamp():
         raise InvalidToken("token expired")
     sub = claims.get("sub")

@@ -160,6 +160,29 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = None
     trial_days: int = 7
     trial_minutes: int = 10
+    # Plan catalogue override: a JSON list of plans (see nova/billing/plans.py for fields).
+    billing_plans: list[dict] | None = None
+    # Network retries the Stripe client makes on connection errors / 409 / 5xx.
+    stripe_max_network_retries: int = 2
+    # Report each call's overage seconds to this Stripe billing meter (event name); off if unset.
+    stripe_meter_event_name: str | None = None
+    # Pending minute reservations older than this are released by the sweeper (lost calls).
+    reservation_max_age_seconds: int = 6 * 3600
+    referral_commission_rate: float = Field(default=0.20, ge=0, le=1)
+    referral_commission_months: int = Field(default=12, ge=0)
+    referral_payout_min_cents: int = Field(default=5000, ge=1)
+    # Base of the shareable referral link (defaults to NOVA_PUBLIC_URL).
+    referral_share_base_url: str | None = None
+    ziina_api_key: SecretStr | None = Field(
+        default=None, validation_alias=_alias("ZIINA_API_KEY", "NOVA_ZIINA_API_KEY")
+    )
+    ziina_api_base: str = "https://api-v2.ziina.com/api"
+    ziina_test_mode: bool = False
+    # Shared secret of the Ziina webhook (X-Hmac-Signature); unset = the receiver answers 503.
+    ziina_webhook_secret: SecretStr | None = None
+    # Where Ziina sends the payer afterwards (defaults under NOVA_PUBLIC_URL).
+    ziina_success_url: str | None = None
+    ziina_cancel_url: str | None = None
 
     # --- Twilio (SMS for links; platform account) ------------------------------------------
     twilio_account_sid: str | None = Field(

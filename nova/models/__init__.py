@@ -1,7 +1,16 @@
 """Every table lives here, one module per family. Importing this package registers them all
 with ``SQLModel.metadata`` (Alembic's autogenerate and the tests rely on that)."""
 
-from nova.models.billing import BillingAccount, MinuteReservation
+from nova.models.billing import (
+    BillingAccount,
+    Invoice,
+    MinuteReservation,
+    ReferralBalance,
+    ReferralEarning,
+    ReferralPayout,
+    StripeEvent,
+    ZiinaPayment,
+)
 from nova.models.calls import Call, CallContext
 from nova.models.events import Event, Task
 from nova.models.idempotency import IdempotencyRecord
@@ -18,8 +27,13 @@ __all__ = [
     "Event",
     "FineTuneRun",
     "IdempotencyRecord",
+    "Invoice",
     "MinuteReservation",
     "PasswordResetCode",
+    "ReferralBalance",
+    "ReferralEarning",
+    "ReferralPayout",
+    "StripeEvent",
     "Task",
     "User",
     "TwilioCredential",
@@ -28,4 +42,5 @@ __all__ = [
     "VoiceConsent",
     "VoiceProfile",
     "VoiceSample",
+    "ZiinaPayment",
 ]
