@@ -5,6 +5,7 @@ from nova.models.billing import BillingAccount, MinuteReservation
 from nova.models.calls import Call, CallContext
 from nova.models.events import Event, Task
 from nova.models.idempotency import IdempotencyRecord
+from nova.models.portals import PortalIntegration, PortalLead
 from nova.models.user import PasswordResetCode, User
 
 __all__ = [
@@ -15,6 +16,8 @@ __all__ = [
     "IdempotencyRecord",
     "MinuteReservation",
     "PasswordResetCode",
+    "PortalIntegration",
+    "PortalLead",
     "Task",
     "User",
 ]
