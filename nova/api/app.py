@@ -29,6 +29,7 @@ ROUTER_MODULES: list[str] = [
     "nova.twilio_byo.router",
     "nova.billing.router",
     "nova.billing.router:referrals_router",
+    "nova.portals.router",
 ]
 
 

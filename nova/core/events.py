@@ -39,6 +39,7 @@ PLUGIN_MODULES: list[str] = [
     "nova.voice.plugin",
     "nova.twilio_byo.plugin",
     "nova.billing.plugin",
+    "nova.portals.plugin",
 ]
 
 DEFAULT_RETRY_DELAYS: tuple[float, ...] = (1, 5, 30, 120, 600, 1800, 3600)

@@ -14,6 +14,7 @@ from nova.models.billing import (
 from nova.models.calls import Call, CallContext
 from nova.models.events import Event, Task
 from nova.models.idempotency import IdempotencyRecord
+from nova.models.portals import PortalIntegration, PortalLead
 from nova.models.quality import CallScore, FineTuneRun
 from nova.models.twilio import TwilioCredential, TwilioNumber, TwilioNumberOtp
 from nova.models.user import PasswordResetCode, User
@@ -34,6 +35,8 @@ __all__ = [
     "ReferralEarning",
     "ReferralPayout",
     "StripeEvent",
+    "PortalIntegration",
+    "PortalLead",
     "Task",
     "User",
     "TwilioCredential",
