@@ -22,8 +22,9 @@ def _routers():
     """Every domain's router, in the order they appear in the OpenAPI document."""
     from nova.accounts.router import router as accounts
     from nova.api.health import router as health
+    from nova.api.web import router as web
 
-    return [health, accounts]
+    return [health, accounts, web]
 
 
 # Extra (prefix → bytes) body caps for upload routes, e.g. voice enrolment.
@@ -68,6 +69,9 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
     install_error_handlers(app)
     for router in _routers():
         app.include_router(router)
+    from nova.api.web import mount_assets
+
+    mount_assets(app)
     app.add_middleware(
         BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, overrides=BODY_LIMIT_OVERRIDES
     )
