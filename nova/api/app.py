@@ -23,8 +23,9 @@ def _routers():
     from nova.accounts.router import router as accounts
     from nova.api.health import router as health
     from nova.api.web import router as web
+    from nova.calls.history import router as call_history
 
-    return [health, accounts, web]
+    return [health, accounts, call_history, web]
 
 
 # Extra (prefix → bytes) body caps for upload routes, e.g. voice enrolment.
