@@ -30,6 +30,8 @@ ROUTER_MODULES: list[str] = [
     "nova.billing.router",
     "nova.billing.router:referrals_router",
     "nova.portals.router",
+    "nova.calls.history",
+    "nova.api.web",
 ]
 
 
@@ -83,6 +85,9 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
     install_error_handlers(app)
     for router in _routers():
         app.include_router(router)
+    from nova.api.web import mount_assets
+
+    mount_assets(app)
     app.add_middleware(
         BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, overrides=BODY_LIMIT_OVERRIDES
     )
