@@ -73,10 +73,9 @@ async def _run_probe(name: str, probe: Probe, settings: Settings) -> dict:
     except Exception as exc:  # noqa: BLE001 - a probe failure is data
         log.warning("health probe %s failed: %s", name, type(exc).__name__)
         ok, detail = False, f"{type(exc).__name__}: {exc}"[:300]
+    state = "ok" if ok else "failing"
     if (ok, detail) == NOT_CONFIGURED:
         state = "not_configured"
-    else:
-        state = "ok" if ok else "failing"
     return {"ok": ok, "status": state, "detail": detail}
 
 
