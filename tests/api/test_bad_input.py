@@ -10,6 +10,8 @@ import jwt
 import pytest
 from sqlalchemy import func, select
 
+from nova.api.app import create_app
+from nova.api.deps import SessionDep
 from nova.core.db import session_scope
 from nova.models.billing import BillingAccount
 from nova.models.user import User
@@ -263,3 +265,21 @@ async def test_duplicate_register_writes_nothing(client):
         "/auth/login", json={"email": "dup@example.com", "password": "a-strong-password"}
     )
     assert ok.status_code == 200  # the first password still works
+
+
+async def test_failed_commit_is_an_error_not_a_success(settings, client):
+    """The request's session commits before the response is sent: a commit that fails must
+    not be reported as a 2xx (FastAPI's default would commit after sending)."""
+    await register(client, "commit@example.com")
+    app = create_app(settings, background=False)
+
+    @app.post("/test-only/duplicate-user")
+    async def duplicate(session: SessionDep):
+        session.add(User(email="commit@example.com", password_hash="x"))  # fails at commit
+        return {"ok": True}
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        r = await c.post("/test-only/duplicate-user")
+    assert r.status_code == 500
+    assert await _count(User) == 1
