@@ -49,7 +49,30 @@ def test_environment_variables_are_read(monkeypatch):
     assert s.livekit_configured is False  # key and secret missing
 
 
-def test_defaults_cors_none_sqlite_file():
+def test_defaults_cors_none_sqlite_file(monkeypatch):
+    monkeypatch.delenv("NOVA_DATABASE_URL")
     s = Settings(_env_file=None, env="development")
     assert s.cors_origins == []
-    assert s.is_sqlite
+    assert s.is_sqlite and s.database_url == "sqlite+aiosqlite:///./nova.db"
+
+
+def test_every_setting_is_documented_in_env_example():
+    """Each Settings field appears in .env.example under its environment name."""
+    from pathlib import Path
+
+    from pydantic import AliasChoices
+
+    text = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
+    lines = text.splitlines()
+    missing = []
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        names = list(alias.choices) if isinstance(alias, AliasChoices) else [f"NOVA_{name.upper()}"]
+        hits = [
+            i
+            for i, ln in enumerate(lines)
+            if any(ln.lstrip("# ").startswith(f"{n}=") for n in names)
+        ]
+        if not hits:
+            missing.append(name)
+    assert missing == [], f"settings missing from .env.example: {missing}"
