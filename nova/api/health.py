@@ -48,6 +48,7 @@ async def _livekit(settings: Settings) -> ProbeResult:
     """One authenticated ``ListRooms`` call through the real server SDK."""
     if not settings.livekit_configured:
         return NOT_CONFIGURED
+    import aiohttp
     from livekit import api  # lazy: never livekit.agents in the control plane
 
     assert settings.livekit_api_secret is not None
@@ -55,6 +56,8 @@ async def _livekit(settings: Settings) -> ProbeResult:
         settings.livekit_url,
         settings.livekit_api_key,
         settings.livekit_api_secret.get_secret_value(),
+        timeout=aiohttp.ClientTimeout(total=PROBE_TIMEOUT_SECONDS),
+        failover=False,  # probe the configured server itself, not a fallback region
     ) as lk:
         rooms = await lk.room.list_rooms(api.ListRoomsRequest())
     return True, f"ok ({len(rooms.rooms)} rooms)"

@@ -110,3 +110,39 @@ async def test_metrics_prometheus_text(client):
     # Paths are recorded by route template, never by raw path (bounded label cardinality).
     await client.get("/nope/12345")
     assert "/nope/12345" not in (await client.get("/metrics")).text
+
+
+def test_control_plane_never_imports_livekit_agents():
+    """The control plane (app + every router + the LiveKit probe) stays off the heavy
+    worker SDK: only ``livekit.api`` may be imported."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    code = (
+        "import asyncio, sys\n"
+        "from pydantic import SecretStr\n"
+        "from nova.api import health\n"
+        "from nova.api.app import create_app\n"
+        "from nova.core.settings import get_settings\n"
+        "s = get_settings()\n"
+        "create_app(s, background=False)\n"
+        "s.livekit_url, s.livekit_api_key = 'http://127.0.0.1:9', 'k'\n"
+        "s.livekit_api_secret = SecretStr('x' * 32)\n"
+        "r = asyncio.run(health._run_probe('livekit', health._livekit, s))\n"
+        "assert r['status'] == 'failing', r  # nothing listens on port 9\n"
+        "assert 'livekit.api' in sys.modules\n"
+        "print(sorted(m for m in sys.modules if m.startswith('livekit.agents')))\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        env=dict(os.environ, PYTHONPATH=str(root)),
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
