@@ -91,6 +91,7 @@ async def test_ten_megabyte_password_is_413(client):
     r = await client.post("/auth/register", json={"email": "big@example.com", "password": big})
     assert r.status_code == 413
     assert r.json() == {"detail": "Request body too large (limit 1048576 bytes)"}
+    assert r.headers["x-request-id"]
     r = await client.post("/auth/login", json={"email": "big@example.com", "password": big})
     assert r.status_code == 413
     assert await _count(User) == 0

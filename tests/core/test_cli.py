@@ -76,24 +76,23 @@ def test_migrate_user_create_and_flags(tmp_path):
     assert r.returncode == 2
     assert "at least 6" in r.stderr and "Traceback" not in r.stderr
 
-    r = nova(tmp_path, "user", "flags", "admin@example.com", "--set", "voice_cloning=on")
-    assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout) == {"voice_cloning": True, "byo_twilio": False}
     r = nova(
         tmp_path,
         "user",
         "flags",
-        "admin@example.com",
+        "ADMIN@example.com",
         "--set",
-        "voice_cloning=off",
+        "voice_cloning=on",
         "--set",
-        "byo_twilio=on",
+        "byo_twilio=off",
     )
-    assert json.loads(r.stdout) == {"voice_cloning": False, "byo_twilio": True}
-    r = nova(tmp_path, "user", "flags", "ghost@example.com", "--set", "teleport=on")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == {"voice_cloning": True, "byo_twilio": False}
+    with sqlite3.connect(tmp_path / "cli.db") as conn:
+        stored = json.loads(conn.execute("SELECT features FROM users").fetchone()[0])
+    assert stored == {"voice_cloning": True, "byo_twilio": False}
+    r = nova(tmp_path, "user", "flags", "admin@example.com", "--set", "teleport=on")
     assert r.returncode == 2 and "voice_cloning" in r.stderr
-    r = nova(tmp_path, "user", "flags", "GHOST@example.com")
-    assert r.returncode == 1 and "no user" in r.stderr
 
 
 def test_serve_refuses_placeholder_secret_outside_development(tmp_path):
@@ -102,8 +101,6 @@ def test_serve_refuses_placeholder_secret_outside_development(tmp_path):
     assert "invalid configuration" in r.stderr
     assert "NOVA_JWT_SECRET" in r.stderr
     assert not (tmp_path / "cli.db").exists()  # refused before touching anything
-    r = nova(tmp_path, "serve", NOVA_ENV="production", NOVA_JWT_SECRET="short-but-not-placeholder")
-    assert r.returncode == 2 and "NOVA_JWT_SECRET" in r.stderr
 
 
 def _free_port() -> int:
