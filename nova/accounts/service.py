@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from nova.accounts.schemas import FeaturesOut, UserOut
 from nova.billing import metering
 from nova.core import clock
+from nova.core.db import is_postgres
 from nova.core.errors import Conflict, Unauthorized
 from nova.core.security import (
     hash_password,
@@ -115,7 +116,12 @@ async def request_password_reset(
     """Issue a reset code for ``email``. Returns ``(email, code)`` to mail, or None when
     nothing is to be sent (unknown email, or over the hourly limit). The caller always
     answers with the same generic message, whatever this returns."""
-    user = await get_by_email(session, email)
+    stmt = select(User).where(User.email == email)
+    if is_postgres(session):
+        # Serialise concurrent requests for one account so the hourly count holds
+        # (SQLite already runs one writer at a time).
+        stmt = stmt.with_for_update()
+    user = (await session.execute(stmt)).scalar_one_or_none()
     if user is None:
         log.info("password reset requested for an unknown email (ignored)")
         return None

@@ -212,3 +212,35 @@ async def test_reset_code_never_logged(client, caplog):
     assert code not in caplog.text
     assert "super-secret-new" not in caplog.text
     assert "body withheld" in caplog.text  # the console mailer kept the code out
+
+
+async def test_concurrent_requests_cannot_exceed_the_hourly_limit(client):
+    import asyncio
+
+    mailer.outbox.clear()
+    await register(client, "race@example.com")
+    rs = await asyncio.gather(
+        *(
+            client.post("/auth/forgot-password", json={"email": "race@example.com"})
+            for _ in range(8)
+        )
+    )
+    assert {r.status_code for r in rs} == {200}
+    assert len(_codes_for("race@example.com")) == 3
+    async with session_scope() as s:
+        rows = (await s.execute(select(PasswordResetCode))).scalars().all()
+    assert len(rows) == 3
+
+
+async def test_concurrent_guesses_cannot_exceed_five_attempts(client):
+    import asyncio
+
+    mailer.outbox.clear()
+    await register(client, "burst@example.com")
+    await _forgot(client, "burst@example.com")
+    [code] = _codes_for("burst@example.com")
+    rs = await asyncio.gather(
+        *(_reset(client, "burst@example.com", _wrong(code)) for _ in range(9))
+    )
+    assert sorted(r.status_code for r in rs) == [400] * 5 + [429] * 4
+    assert (await _reset(client, "burst@example.com", code)).status_code == 429
