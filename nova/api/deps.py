@@ -14,7 +14,10 @@ from nova.core.security import InvalidToken, decode_access_token
 from nova.core.settings import Settings, get_settings
 from nova.models.user import User
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": the session commits when the handler returns and *before* the response
+# is sent, so a failing commit turns into an error response instead of a 2xx for data that
+# was rolled back (FastAPI's default "request" scope ends yield-dependencies after sending).
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 

@@ -13,7 +13,17 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev-secret-change-me"}
+# The development default is long enough for HS256 (PyJWT warns below 32 bytes) but is a
+# known placeholder: outside development it is refused like the others.
+DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-before-deploying"  # noqa: S105
+PLACEHOLDER_SECRETS = {
+    "",
+    "change-me",
+    "changeme",
+    "secret",
+    "dev-secret-change-me",
+    DEV_JWT_SECRET,
+}
 
 
 def _alias(*names: str) -> AliasChoices:
@@ -50,7 +60,7 @@ class Settings(BaseSettings):
     redis_url: str | None = None
 
     # --- auth -----------------------------------------------------------------------------
-    jwt_secret: SecretStr = SecretStr("dev-secret-change-me")
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
     jwt_issuer: str = "nova"
     jwt_audience: str = "nova-api"
     jwt_ttl_seconds: int = 7 * 24 * 3600
