@@ -69,9 +69,7 @@ def _business(req: CallBatchRequest, site: ScrapeResult | None) -> str:
 def _facts(req: CallBatchRequest, site: ScrapeResult | None) -> list[str]:
     facts: list[str] = [f"Product: {req.product}"]
     if req.context:
-        facts.extend(
-            s.strip() for s in req.context.replace("\n", ". ").split(". ") if s.strip()
-        )
+        facts.extend(s.strip() for s in req.context.replace("\n", ". ").split(". ") if s.strip())
     if req.pricing_summary:
         facts.append(f"Pricing: {req.pricing_summary}")
     if req.urgency_hook:

@@ -204,7 +204,9 @@ async def _read_capped(response: httpx.Response, cap: int) -> tuple[bytes, bool]
 async def _fetch_uncached(settings: Settings, url: str) -> ScrapeResult:
     allowed = _networks(settings)
     current = url
-    async with httpx.AsyncClient(timeout=settings.scrape_timeout_seconds, trust_env=False) as client:
+    async with httpx.AsyncClient(
+        timeout=settings.scrape_timeout_seconds, trust_env=False
+    ) as client:
         for hop in range(MAX_REDIRECTS + 1):
             response = await _open(client, current, allowed)
             try:

@@ -445,7 +445,9 @@ async def get_context(session: AsyncSession, settings: Settings, context_id: str
     )
 
 
-async def issue_token(session: AsyncSession, settings: Settings, req: TokenRequest) -> TokenResponse:
+async def issue_token(
+    session: AsyncSession, settings: Settings, req: TokenRequest
+) -> TokenResponse:
     """A browser test-caller token, only for a live demo room that Nova created."""
     if not settings.livekit_configured:
         raise TelephonyUnavailable(

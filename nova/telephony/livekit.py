@@ -143,9 +143,7 @@ async def dispatch_agent(settings: Settings, metadata: DispatchMetadata) -> Disp
     return Dispatch(metadata.room_name, room.sid, dispatch.id)
 
 
-def participant_token(
-    settings: Settings, room_name: str, identity: str, display_name: str
-) -> str:
+def participant_token(settings: Settings, room_name: str, identity: str, display_name: str) -> str:
     """A browser participant token: join this one room, publish the microphone and
     subscribe, nothing else; expires after ``token_ttl_seconds``."""
     if not settings.livekit_configured:

@@ -57,14 +57,14 @@ class Site:
             await resp.prepare(request)
             chunk = ("<p>" + "x" * 8189 + "</p>").encode()
             try:
-                for _ in range(400):  # ~3.2 MB if the client kept reading
+                for _ in range(4000):  # ~32 MB if the client kept reading
                     await resp.write(chunk)
                     self.hits["/big:chunks"] += 1
             except (ConnectionResetError, RuntimeError):
                 pass
             return resp
         if path == "/slow":
-            await asyncio.sleep(3)
+            await asyncio.sleep(1)
             return web.Response(text=HTML, content_type="text/html")
         if path == "/pdf":
             return web.Response(body=b"%PDF-1.4", content_type="application/pdf")
@@ -117,7 +117,9 @@ def leads(n: int) -> list[dict[str, str]]:
     return [{"phone": PHONES[i], "name": f"Lead {i}"} for i in range(n)]
 
 
-def brief_json(opening: str = "Hi, this is Nova, an AI assistant calling on behalf of CloudSync CRM.") -> str:
+def brief_json(
+    opening: str = "Hi, this is Nova, an AI assistant calling on behalf of CloudSync CRM.",
+) -> str:
     return json.dumps(
         {
             "agent_instructions": "You are Nova, an AI sales assistant.",
