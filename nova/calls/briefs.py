@@ -350,6 +350,14 @@ def _client(settings: Settings) -> Any:
     return client
 
 
+def warm_up(settings: Settings) -> None:
+    """Create the LLM client ahead of the first batch (the SDK import takes ~1 s)."""
+    try:
+        _client(settings)
+    except Exception:  # noqa: BLE001 - the first batch will report the real problem
+        log.warning("could not prepare the LLM client", exc_info=True)
+
+
 def _discloses_ai(language: str, line: str) -> bool:
     return bool(_AI_DISCLOSURE.get(language, _AI_DISCLOSURE["en"]).search(line))
 

@@ -148,10 +148,13 @@ async def token(body: TokenRequest, session: SessionDep, settings: SettingsDep):
 
 
 @asynccontextmanager
-async def _close_livekit_clients(_app: Any):
+async def _calls_lifespan(app: Any):
+    settings = getattr(app.state, "settings", None)
+    if settings is not None and settings.llm_configured:
+        briefs.warm_up(settings)  # import the openai SDK now, not during the first batch
     yield
     await livekit.aclose_clients()
     await briefs.aclose_clients()
 
 
-LIFESPAN_HOOKS.append(_close_livekit_clients)
+LIFESPAN_HOOKS.append(_calls_lifespan)

@@ -275,8 +275,11 @@ async def fetch_site(settings: Settings, url: str) -> ScrapeResult:
         return result
     except BaseException as exc:
         if not fut.done():
-            fut.set_exception(exc)
-            fut.exception()  # mark retrieved
+            if isinstance(exc, asyncio.CancelledError):
+                fut.cancel()
+            else:
+                fut.set_exception(exc)
+                fut.exception()  # mark retrieved
         raise
     finally:
         _cache._inflight.pop(url, None)

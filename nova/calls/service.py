@@ -7,9 +7,11 @@ the background)::
 
 It never commits (the caller's unit of work does) and keeps the caller's transaction short:
 the website fetch and the briefs (the slow, networked part) run before the first statement,
-so no database lock is held while an LLM thinks. Then, in the caller's transaction: minute
-reservation (402), the Call + CallContext rows, one LiveKit room + agent dispatch per lead
-(concurrently; a failure marks only that lead ``failed``), ``call.started`` events.
+so no database lock is held while an LLM thinks. Then: the minute check for accounts (402,
+the account row stays locked until the caller commits), one LiveKit room + agent dispatch
+per lead (concurrently; a failure marks only that lead ``failed``), and, in the caller's
+transaction, the Call + CallContext rows, the minute holds of the dispatched calls and
+their ``call.started`` events.
 """
 
 from __future__ import annotations
@@ -332,12 +334,9 @@ async def place_calls(
                 report_url=settings.public_url.rstrip("/") + "/internal/worker",
             )
         )
-    # Contexts first: there is no ORM relationship to order the inserts by.
-    session.add_all(contexts)
-    await session.flush()
-    session.add_all(calls)
-    await session.flush()
-
+    # Dispatch before writing the rows: an anonymous batch then holds no database lock
+    # while LiveKit answers (on SQLite every transaction is the single writer). The worker
+    # reads its brief from the dispatch metadata, not from these rows.
     outcomes = await asyncio.gather(*(_dispatch(settings, m) for m in metas))
 
     started = clock.now()
@@ -354,6 +353,10 @@ async def place_calls(
             call.message = MSG_DISPATCHED
             call.reserved_seconds = reserve_seconds
             dispatched.append(call)
+    # Contexts first: there is no ORM relationship to order the inserts by.
+    session.add_all(contexts)
+    await session.flush()
+    session.add_all(calls)  # flushed with the first event (one round trip less)
     if user is not None and dispatched:
         await metering.reserve(session, user.id, [c.id for c in dispatched], reserve_seconds)
     for call in dispatched:
