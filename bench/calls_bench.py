@@ -124,7 +124,7 @@ def start_app(
         "NOVA_DATABASE_URL": db_url,
         "NOVA_LOG_LEVEL": "WARNING",
         "NOVA_CALLS_RATE_LIMIT": "100000000",
-        "NOVA_BACKGROUND_RUNNER": "true",
+        "NOVA_BACKGROUND_RUNNER": os.environ.get("NOVA_BACKGROUND_RUNNER", "true"),
         "NOVA_SSRF_ALLOW_CIDRS": '["127.0.0.0/8"]',
         "NOVA_SCRAPE_CACHE_TTL_SECONDS": "0",
         "LIVEKIT_URL": peers["livekit"],

@@ -120,6 +120,7 @@ async def dispatch_agent(settings: Settings, metadata: DispatchMetadata) -> Disp
     """Create the call's room and dispatch the agent into it. Raises
     ``TelephonyNotConfigured`` or ``DispatchFailed`` (with a message fit for the caller)."""
     lk = get_api(settings)
+    room = None
     try:
         room = await lk.room.create_room(
             api.CreateRoomRequest(
@@ -139,6 +140,12 @@ async def dispatch_agent(settings: Settings, metadata: DispatchMetadata) -> Disp
         )
     except Exception as exc:  # noqa: BLE001 - every failure becomes the lead's error
         log.warning("dispatch for call %s failed: %r", metadata.call_id, exc)
+        if room is not None:
+            # No agent will come: close the room now rather than at its empty timeout.
+            try:
+                await lk.room.delete_room(api.DeleteRoomRequest(room=metadata.room_name))
+            except Exception:  # noqa: BLE001
+                log.debug("could not delete room %s", metadata.room_name, exc_info=True)
         raise DispatchFailed(_describe(exc)) from exc
     return Dispatch(metadata.room_name, room.sid, dispatch.id)
 

@@ -176,6 +176,9 @@ async def test_livekit_outage_mid_batch_fails_only_that_lead(client, livekit, us
     assert "node down" in failed[0]["error"]
     assert failed[0]["message"] == "Call could not be dispatched"
     assert len(livekit.dispatches) == 2
+    # The failed lead's room was closed again; the live ones stay.
+    assert [r.room for r in livekit.calls("RoomService", "DeleteRoom")] == [failed[0]["room_name"]]
+    assert failed[0]["room_name"] not in livekit.rooms and len(livekit.rooms) == 2
     r = await client.get(f"/calls/{failed[0]['call_id']}")
     assert r.json()["status"] == "failed" and "node down" in r.json()["error"]
     # Minutes are held only for the two live calls; only they are announced.
