@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 
 from nova.api.app import LIFESPAN_HOOKS
 from nova.api.deps import SessionDep, SettingsDep, _bearer, _user_from_token, client_ip
+from nova.api.health import register_probe
 from nova.calls import briefs, service
 from nova.calls.schemas import (
     BatchCallResponse,
@@ -158,3 +159,4 @@ async def _calls_lifespan(app: Any):
 
 
 LIFESPAN_HOOKS.append(_calls_lifespan)
+register_probe("livekit", livekit.probe)

@@ -176,3 +176,11 @@ def participant_token(settings: Settings, room_name: str, identity: str, display
         .with_ttl(timedelta(seconds=settings.token_ttl_seconds))
         .to_jwt()
     )
+
+
+async def probe(settings: Settings) -> tuple[bool, str]:
+    """Deep health probe: one cheap authenticated call to the LiveKit server."""
+    if not settings.livekit_configured:
+        return True, "not configured: calls are accepted but cannot be dispatched"
+    await get_api(settings).room.list_rooms(api.ListRoomsRequest(names=["nova-health-probe"]))
+    return True, "ok"

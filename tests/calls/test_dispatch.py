@@ -229,3 +229,18 @@ async def test_collect_info_passes_fields_to_the_worker(client, livekit):
         livekit.calls("AgentDispatchService", "CreateDispatch")[0].metadata
     )
     assert meta.collect_fields == ["email", "budget"]
+
+
+async def test_deep_health_probes_livekit(client, livekit):
+    r = await client.get("/health/deep")
+    assert r.status_code == 200 and r.json()["checks"]["livekit"] == {"ok": True, "detail": "ok"}
+    livekit.fail("RoomService", "ListRooms", status=503)
+    r = await client.get("/health/deep")
+    assert r.status_code == 503
+    assert r.json()["checks"]["livekit"]["ok"] is False
+
+
+async def test_deep_health_without_livekit_is_not_a_failure(client):
+    r = await client.get("/health/deep")
+    assert r.status_code == 200
+    assert r.json()["checks"]["livekit"]["detail"].startswith("not configured")
