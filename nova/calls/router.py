@@ -117,6 +117,8 @@ async def create_calls(request: Request, session: SessionDep, settings: Settings
     service.validate_batch(settings, batch)
 
     async def work() -> tuple[int, Any]:
+        if user is not None:
+            await service.precheck_minutes(settings, user, len(batch.leads))
         result = await service.place_calls(session, settings, batch, user, client_ip=ip)
         return 200, result.model_dump(mode="json")
 

@@ -43,6 +43,7 @@ from nova.calls.schemas import (
 )
 from nova.calls.scrape import ScrapeResult, check_website_url, fetch_site
 from nova.core import clock, netguard
+from nova.core.db import sessionmaker
 from nova.core.errors import BadRequest, Conflict, Forbidden, NotFound, NovaError, Unauthorized
 from nova.core.events import emit
 from nova.core.settings import Settings
@@ -232,6 +233,19 @@ async def _dispatch(settings: Settings, meta: DispatchMetadata) -> livekit.Dispa
         return await livekit.dispatch_agent(settings, meta)
     except (livekit.TelephonyNotConfigured, livekit.DispatchFailed) as exc:
         return str(exc)
+
+
+async def precheck_minutes(settings: Settings, user: User, leads: int) -> None:
+    """Early 402 (before any LLM spend): a dry-run reservation in a throwaway transaction
+    that is always rolled back. Only for callers whose own session has not started a
+    transaction yet (the HTTP path); ``place_calls`` makes the authoritative check."""
+    async with sessionmaker()() as s:
+        try:
+            await metering.reserve(
+                s, user.id, [new_id() for _ in range(leads)], settings.reserve_minutes_per_call * 60
+            )
+        finally:
+            await s.rollback()
 
 
 async def place_calls(

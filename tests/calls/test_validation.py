@@ -141,3 +141,11 @@ async def test_rate_limit_is_per_client_ip(app, client, clock):
     other = httpx.ASGITransport(app=app, client=("198.51.100.7", 1234))
     async with httpx.AsyncClient(transport=other, base_url="http://testserver") as c2:
         assert (await c2.post("/calls", json=payload(consent=False))).status_code == 400
+
+
+async def test_402_is_answered_before_any_llm_spend(client, settings, livekit, openai_fake):
+    u = await register(client, "nollm@example.com")
+    settings.reserve_minutes_per_call = 11
+    r = await client.post("/calls", json=payload(), headers=u["headers"])
+    assert r.status_code == 402
+    assert openai_fake.requests == []
