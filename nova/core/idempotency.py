@@ -5,8 +5,8 @@ without doing the work again; the same key with another body is a 422; a key who
 request is still running is a 409. Keys are scoped per account, or per client IP for
 anonymous callers, and per route.
 
-Usage in a router (the request's own session must not have started a transaction yet, so
-that the in-flight marker can be committed first)::
+Usage in a router (best before the request's session has started a transaction, so that
+the in-flight marker is committed and visible at once; see ``begin`` for SQLite)::
 
     return await idempotency.run(
         session, settings,
@@ -38,7 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nova.core import clock
-from nova.core.db import session_scope
+from nova.core.db import is_postgres, session_scope
 from nova.core.errors import BadRequest, Conflict, Unprocessable
 from nova.core.settings import Settings
 from nova.models.idempotency import IdempotencyRecord
@@ -92,39 +92,75 @@ def _verdict(record: IdempotencyRecord, digest: str) -> Replay:
     return Replay(record.status_code or 200, record.response)
 
 
-async def begin(settings: Settings, *, scope: str, key: str, payload: Any) -> Claim | Replay:
-    """Claim ``key`` for this request (committed at once), or return the stored response.
-    Raises 422 (other body) or 409 (still in flight)."""
+async def _existing(s: AsyncSession, scope: str, key: str, digest: str) -> Replay | None:
+    """The verdict on a live record (raises 422/409, returns a replay), or None when there
+    is none; an expired or abandoned record is deleted."""
+    now = clock.now()
+    record = (
+        await s.execute(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.scope == scope, IdempotencyRecord.key == key
+            )
+        )
+    ).scalar_one_or_none()
+    if record is None:
+        return None
+    expired = record.expires_at <= now
+    abandoned = record.state != "done" and record.created_at <= now - timedelta(
+        seconds=IN_FLIGHT_LEASE_SECONDS
+    )
+    if not (expired or abandoned):
+        return _verdict(record, digest)
+    await s.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record.id))
+    return None
+
+
+def _new_record(settings: Settings, scope: str, key: str, digest: str) -> IdempotencyRecord:
+    now = clock.now()
+    return IdempotencyRecord(
+        scope=scope,
+        key=key,
+        request_hash=digest,
+        state="in_flight",
+        created_at=now,
+        expires_at=now + timedelta(seconds=settings.idempotency_ttl_seconds),
+    )
+
+
+async def begin(
+    settings: Settings,
+    *,
+    scope: str,
+    key: str,
+    payload: Any,
+    session: AsyncSession | None = None,
+) -> Claim | Replay:
+    """Claim ``key`` for this request, or return the stored response. Raises 422 (other
+    body) or 409 (still in flight).
+
+    The claim is committed at once in its own transaction so concurrent requests see it.
+    Exception: on SQLite, when ``session`` already has a transaction open, that transaction
+    holds the database's only write lock (every transaction is ``BEGIN IMMEDIATE``), so a
+    second connection would wait for it forever; there the claim is made inside ``session``
+    instead, which is just as safe because SQLite runs writers one at a time."""
     check_key(key)
     digest = request_hash(payload)
+    if session is not None and session.in_transaction() and not is_postgres(session):
+        replay = await _existing(session, scope, key, digest)
+        if replay is not None:
+            return replay
+        record = _new_record(settings, scope, key, digest)
+        session.add(record)
+        await session.flush()
+        return Claim(record.id, scope, key)
     for _ in range(3):
-        now = clock.now()
         async with session_scope() as s:
-            record = (
-                await s.execute(
-                    select(IdempotencyRecord).where(
-                        IdempotencyRecord.scope == scope, IdempotencyRecord.key == key
-                    )
-                )
-            ).scalar_one_or_none()
-            if record is not None:
-                expired = record.expires_at <= now
-                abandoned = record.state != "done" and record.created_at <= now - timedelta(
-                    seconds=IN_FLIGHT_LEASE_SECONDS
-                )
-                if not (expired or abandoned):
-                    return _verdict(record, digest)
-                await s.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record.id))
+            replay = await _existing(s, scope, key, digest)
+            if replay is not None:
+                return replay
         try:
             async with session_scope() as s:
-                record = IdempotencyRecord(
-                    scope=scope,
-                    key=key,
-                    request_hash=digest,
-                    state="in_flight",
-                    created_at=now,
-                    expires_at=now + timedelta(seconds=settings.idempotency_ttl_seconds),
-                )
+                record = _new_record(settings, scope, key, digest)
                 s.add(record)
             return Claim(record.id, scope, key)
         except IntegrityError:
@@ -173,7 +209,7 @@ async def run(
     if key is None:
         status_code, body = await work()
         return JSONResponse(body, status_code)
-    outcome = await begin(settings, scope=scope, key=key, payload=payload)
+    outcome = await begin(settings, scope=scope, key=key, payload=payload, session=session)
     if isinstance(outcome, Replay):
         return replay_response(outcome)
     try:
