@@ -24,6 +24,7 @@ log = logging.getLogger("nova.app")
 ROUTER_MODULES: list[str] = [
     "nova.api.health",
     "nova.accounts.router",
+    "nova.calls.router",
     "nova.quality.router",
     "nova.voice.router",
     "nova.twilio_byo.router",
