@@ -52,11 +52,11 @@ from nova.models.calls import Call, CallContext
 from nova.models.user import User
 from nova.telephony import livekit
 from nova.telephony.metadata import Brief, DispatchMetadata, Lead
+from nova.telephony.routing import plan_calls
 
 log = logging.getLogger("nova.calls")
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-ANONYMOUS_MAX_DURATION_SECONDS = 600
 DEFAULT_COLLECT_FIELDS = ["name", "email", "company", "role", "timeline"]
 MSG_DISPATCHED = "Call dispatched successfully"
 MSG_FAILED = "Call could not be dispatched"
@@ -260,8 +260,6 @@ async def place_calls(
     validate_batch(settings, request)
     if settings.feature_calls_auth_required and user is None:
         raise Unauthorized("Authentication required: send 'Authorization: Bearer <token>'")
-    mode = livekit.choose_mode(settings, authenticated=user is not None)
-
     # Slow, networked, no database: the website once per batch, then every brief at once.
     site = await fetch_site(settings, request.website_url) if request.website_url else None
     briefs = await generate_briefs(settings, request, site)
@@ -279,6 +277,10 @@ async def place_calls(
             await metering.reserve(session, user.id, call_ids, reserve_seconds)
         finally:
             await nested.rollback()
+    plan = await plan_calls(
+        session, settings, user, n_leads=len(call_ids), reserve_seconds=reserve_seconds
+    )
+    mode = plan.mode
 
     now = clock.now()
     settings_snapshot = request.model_dump(
@@ -343,8 +345,11 @@ async def place_calls(
                 booking_link=request.booking_link,
                 payment_link=request.payment_link,
                 collect_fields=_collect_fields(request),
-                max_duration_seconds=reserve_seconds or ANONYMOUS_MAX_DURATION_SECONDS,
-                sip_trunk_id=settings.sip_outbound_trunk_id if mode == "sip" else None,
+                max_duration_seconds=plan.max_duration_seconds,
+                sip_trunk_id=plan.sip_trunk_id,
+                caller_id=plan.caller_id,
+                voice_id=plan.voice_id,
+                llm_model=plan.llm_model,
                 report_url=settings.public_url.rstrip("/") + "/internal/worker",
             )
         )

@@ -87,6 +87,7 @@ class Settings(BaseSettings):
     calls_rate_window_seconds: int = 60
     call_job_ttl_seconds: int = 600
     reserve_minutes_per_call: int = 1
+    max_call_seconds: int = 900
     idempotency_ttl_seconds: int = 24 * 3600
     scrape_timeout_seconds: float = 5.0
     scrape_max_bytes: int = 1_048_576

@@ -83,7 +83,9 @@ async def test_unmetered_account_ends_as_a_recorded_failure(client, user, liveki
     integ = await create_integration(client, user["headers"])
     async with session_scope() as s:
         account = (
-            await s.execute(select(BillingAccount).where(BillingAccount.user_id == user["user"]["id"]))
+            await s.execute(
+                select(BillingAccount).where(BillingAccount.user_id == user["user"]["id"])
+            )
         ).scalar_one()
         account.seconds_used = account.seconds_included  # trial used up
     ack = await _deliver(client, integ, pf_payload())
