@@ -22,8 +22,9 @@ def _routers():
     """Every domain's router, in the order they appear in the OpenAPI document."""
     from nova.accounts.router import router as accounts
     from nova.api.health import router as health
+    from nova.telephony.reports import router as worker_reports
 
-    return [health, accounts]
+    return [health, accounts, worker_reports]
 
 
 # Extra (prefix → bytes) body caps for upload routes, e.g. voice enrolment.

@@ -6,15 +6,18 @@ from nova.models.calls import Call, CallContext
 from nova.models.events import Event, Task
 from nova.models.idempotency import IdempotencyRecord
 from nova.models.user import PasswordResetCode, User
+from nova.models.worker import DoNotCall, WorkerReport
 
 __all__ = [
     "BillingAccount",
     "Call",
     "CallContext",
+    "DoNotCall",
     "Event",
     "IdempotencyRecord",
     "MinuteReservation",
     "PasswordResetCode",
     "Task",
     "User",
+    "WorkerReport",
 ]
