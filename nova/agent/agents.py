@@ -4,7 +4,8 @@
 
 The phase lives in the ``CallState`` (the session's userdata). Tools move it forward
 (``record_answer``, ``handle_objection``, ``send_link_sms``, ``record_outcome``…) and the
-``on_user_turn_completed`` hook moves it past the opening and back out of an objection.
+``llm_node`` hook moves it past the opening and back out of an objection when the lead
+speaks.
 Each change refreshes the agent's instructions with the new phase's directions; the
 call-wide part of the prompt is built once.
 """
@@ -13,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterable
 from typing import Any
 
-from livekit.agents import Agent, llm
+from livekit.agents import Agent, ModelSettings, llm
+from livekit.agents.voice.generation import update_instructions
 
 from nova.agent import prompts
 from nova.agent.state import CallState, Phase
@@ -31,16 +34,16 @@ class SalesAgent(SalesTools, Agent):
         self.state = state
         self.voicemail_action = voicemail_action
         self._base = prompts.base_instructions(state.meta)
-        super().__init__(instructions=self._instructions(), **kw)
+        super().__init__(instructions=self._build_instructions(), **kw)
 
-    def _instructions(self) -> str:
+    def _build_instructions(self) -> str:
         s = self.state
         return prompts.instructions(s.meta, s.phase, s.remaining_questions(), base=self._base)
 
     async def goto(self, phase: Phase) -> None:
         """Enter ``phase`` and refresh the instructions (no-op when already there)."""
         if self.state.set_phase(phase):
-            await self.update_instructions(self._instructions())
+            await self.update_instructions(self._build_instructions())
 
     def request_hangup(self, reason: str, *, after: Any = None) -> None:
         """Hang up once ``after`` (a SpeechHandle) has played; handled by the job runner."""
@@ -60,16 +63,42 @@ class SalesAgent(SalesTools, Agent):
 
         schedule(_hangup())
 
-    async def on_user_turn_completed(
-        self, turn_ctx: llm.ChatContext, new_message: llm.ChatMessage
-    ) -> None:
+    async def llm_node(
+        self,
+        chat_ctx: llm.ChatContext,
+        tools: list[llm.Tool],
+        model_settings: ModelSettings,
+    ) -> AsyncIterable[llm.ChatChunk | str]:
+        """Advance the phase when a new user turn starts a reply, then let the default node
+        call the model. Runs for spoken and typed turns alike (``on_user_turn_completed``
+        only fires for spoken ones)."""
+        if self._on_new_user_turn(chat_ctx):
+            text = self._build_instructions()
+            await self.update_instructions(text)
+            # This reply's context was copied before the change: refresh it too.
+            update_instructions(chat_ctx, instructions=text, add_if_missing=True)
+        async for chunk in Agent.default.llm_node(self, chat_ctx, tools, model_settings):
+            yield chunk
+
+    def _on_new_user_turn(self, chat_ctx: llm.ChatContext) -> bool:
+        """Phase changes driven by the lead speaking; True when the phase changed."""
+        last = next(
+            (i for i in reversed(chat_ctx.items) if i.type in ("message", "function_call_output")),
+            None,
+        )
+        if last is None or last.type != "message" or last.role != "user":
+            return False  # a reply to tool results: not a new turn
         state = self.state
+        if state.extra.get("last_user_item") == last.id:
+            return False
+        state.extra["last_user_item"] = last.id
         if state.phase == "opening":
-            await self.goto(state.next_phase_after_answer())
-        elif state.phase == "objection_handling":
+            return state.set_phase(state.next_phase_after_answer())
+        if state.phase == "objection_handling":
             # The objection was answered on the agent's last turn: resume where we were
             # (a lingering concern makes the model call handle_objection again).
-            await self.goto(state.previous_phase)
+            return state.set_phase(state.previous_phase)
+        return False
 
 
 class BookMeetingAgent(SalesAgent):

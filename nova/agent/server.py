@@ -142,6 +142,7 @@ def build_session(
         return AgentSession[CallState](
             llm=llm if llm is not NOT_GIVEN else build_llm(settings, meta),
             vad=None,
+            turn_handling={"turn_detection": None},
             userdata=state,
             max_tool_steps=4,
         )
