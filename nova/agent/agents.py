@@ -120,7 +120,8 @@ class CollectInfoAgent(SalesAgent):
 
 
 AGENTS: dict[str, type[SalesAgent]] = {
-    cls.goal: cls for cls in (BookMeetingAgent, CloseSaleAgent, QualifyInterestAgent, CollectInfoAgent)
+    cls.goal: cls
+    for cls in (BookMeetingAgent, CloseSaleAgent, QualifyInterestAgent, CollectInfoAgent)
 }
 
 

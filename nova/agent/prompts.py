@@ -75,7 +75,9 @@ VOICEMAIL_EN = (
     "or reply to our text if you'd like to talk sooner. Thank you!"
 )
 VOICEMAIL_AR = "مرحباً{name}، هذه رسالة قصيرة بخصوص {product}. سنعاود الاتصال لاحقاً. شكراً لك!"
-TIME_UP_EN = "I'm sorry, we've run out of time for this call. Thank you for speaking with me, goodbye!"
+TIME_UP_EN = (
+    "I'm sorry, we've run out of time for this call. Thank you for speaking with me, goodbye!"
+)
 TIME_UP_AR = "أعتذر، انتهى وقت المكالمة. شكراً لوقتك، مع السلامة!"
 
 
@@ -101,12 +103,13 @@ def base_instructions(meta: DispatchMetadata) -> str:
     """Everything fixed for the call (built once per job)."""
     b = meta.brief
     lead = meta.lead
-    lead_line = ", ".join(
-        x for x in (lead.name, lead.title, lead.company) if x
-    ) or "(name unknown)"
-    objections = "\n".join(
-        f"- {o.get('objection', '')}: {o.get('response', '')}" for o in b.objection_handlers
-    ) or "- (none)"
+    lead_line = ", ".join(x for x in (lead.name, lead.title, lead.company) if x) or "(name unknown)"
+    objections = (
+        "\n".join(
+            f"- {o.get('objection', '')}: {o.get('response', '')}" for o in b.objection_handlers
+        )
+        or "- (none)"
+    )
     fields = ", ".join(meta.collect_fields) or "(none)"
     link = meta.booking_link if meta.goal == "book_meeting" else meta.payment_link
     if is_arabic(meta):
@@ -155,6 +158,8 @@ def phase_instructions(meta: DispatchMetadata, phase: str, remaining: list[str])
     return text
 
 
-def instructions(meta: DispatchMetadata, phase: str, remaining: list[str], base: str | None = None) -> str:
+def instructions(
+    meta: DispatchMetadata, phase: str, remaining: list[str], base: str | None = None
+) -> str:
     header = "المرحلة الحالية" if is_arabic(meta) else "Current phase"
     return f"{base or base_instructions(meta)}\n\n## {header}\n{phase_instructions(meta, phase, remaining)}"

@@ -57,9 +57,7 @@ class Reporter:
         self.sent: list[wp.Report] = []  # accepted reports, in order (tests, diagnostics)
 
     @classmethod
-    def for_call(
-        cls, settings: Settings, meta: DispatchMetadata, **kw: Any
-    ) -> Reporter:
+    def for_call(cls, settings: Settings, meta: DispatchMetadata, **kw: Any) -> Reporter:
         return cls(settings, meta.call_id, report_base_url(settings, meta), **kw)
 
     async def send(self, kind: wp.ReportKind, data: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -66,13 +66,13 @@ class ScriptedLLM(llm.LLM):
         **_: Any,
     ) -> llm.LLMStream:
         self.requests.append(chat_ctx.copy())
-        self.tools_offered.append(
-            sorted(t.info.name for t in (tools or []) if hasattr(t, "info"))
-        )
+        self.tools_offered.append(sorted(t.info.name for t in (tools or []) if hasattr(t, "info")))
         step: Any = self.script.pop(0) if self.script else self.default
         if callable(step) and not isinstance(step, ToolCall):
             step = step(chat_ctx)
-        return _Stream(self, chat_ctx=chat_ctx, tools=tools or [], conn_options=conn_options, step=step)
+        return _Stream(
+            self, chat_ctx=chat_ctx, tools=tools or [], conn_options=conn_options, step=step
+        )
 
 
 class _Stream(llm.LLMStream):

@@ -97,7 +97,9 @@ def build_tts(settings: Settings, meta: DispatchMetadata) -> Any:
         base_url=settings.agent_tts_base_url or settings.openai_base_url or NOT_GIVEN,
         api_key=_key(settings),
         instructions=(
-            "Speak Gulf Arabic with a warm Emirati accent." if prompts.is_arabic(meta) else NOT_GIVEN
+            "Speak Gulf Arabic with a warm Emirati accent."
+            if prompts.is_arabic(meta)
+            else NOT_GIVEN
         ),
     )
 
@@ -169,7 +171,9 @@ def transcript_of(session: AgentSession) -> list[dict[str, Any]]:
         if not text.strip():
             continue
         at = datetime.fromtimestamp(item.created_at, UTC).isoformat().replace("+00:00", "Z")
-        out.append({"role": "agent" if item.role == "assistant" else "user", "text": text, "at": at})
+        out.append(
+            {"role": "agent" if item.role == "assistant" else "user", "text": text, "at": at}
+        )
     return out
 
 
@@ -207,7 +211,9 @@ class CallRunner:
         self.finalized = False
         self.error: str | None = None
         self._tasks: set[asyncio.Task] = set()
-        self.closed = asyncio.Event()
+        self.closed = asyncio.Event()  # the session closed
+        self.ended = asyncio.Event()  # hung up: reported, room deleted
+        self.started_task: asyncio.Task | None = None
         state.on_hangup = self.hangup
         state.reporter = reporter
 
@@ -236,7 +242,7 @@ class CallRunner:
         self.greeting = session.say(meta.brief.opening_line, allow_interruptions=True)
         self.greeted_at = asyncio.get_running_loop().time()
         if self.reporter is not None:
-            self._spawn(self._report("started", {"mode": meta.mode}))
+            self.started_task = self._spawn(self._report("started", {"mode": meta.mode}))
         self._spawn(self._watch_duration())
 
     async def _report(self, kind: str, data: dict[str, Any]) -> None:
@@ -249,12 +255,17 @@ class CallRunner:
     # --- connecting the lead ---------------------------------------------------------
     async def wait_for_caller(self) -> bool:
         waiter = self._wait_for_caller or (
-            lambda: self.ctx.wait_for_participant(kind=rtc.ParticipantKind.PARTICIPANT_KIND_STANDARD)
+            lambda: self.ctx.wait_for_participant(
+                kind=rtc.ParticipantKind.PARTICIPANT_KIND_STANDARD
+            )
         )
         try:
             await asyncio.wait_for(waiter(), timeout=self.settings.agent_caller_wait_seconds)
         except TimeoutError:
             self.state.outcome = "no_show"
+            self.error = (
+                f"The test caller did not join within {self.settings.agent_caller_wait_seconds} s"
+            )
             await self.hangup("the test caller never joined")
             return False
         return True
@@ -321,6 +332,7 @@ class CallRunner:
                 log.warning("delete_room %s failed: %s", self.meta.room_name, exc)
         self.session.shutdown(drain=False)
         self.ctx.shutdown(reason)
+        self.ended.set()
 
     async def _on_session_close(self, ev: Any) -> None:
         reason = getattr(getattr(ev, "reason", None), "value", None) or "session closed"

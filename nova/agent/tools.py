@@ -18,7 +18,7 @@ from nova.agent.reporting import ReportRejected
 from nova.agent.state import GOAL_OUTCOMES, LINK_KIND, CallState, norm_key
 
 if TYPE_CHECKING:
-    from nova.agent.agents import SalesAgent
+    pass
 
 log = logging.getLogger("nova.agent.tools")
 
@@ -49,9 +49,7 @@ class SalesTools:
     """Tools shared by every goal's agent (``self`` is the ``SalesAgent``)."""
 
     @function_tool
-    async def record_answer(
-        self, ctx: RunContext[CallState], question: str, answer: str
-    ) -> str:
+    async def record_answer(self, ctx: RunContext[CallState], question: str, answer: str) -> str:
         """Record the lead's answer to a qualification question or a requested field.
 
         Args:
@@ -117,7 +115,9 @@ class SalesTools:
             )
         if goal_completed:
             if state.goal == "collect_info" and state.missing_fields():
-                raise ToolError("Not every field is captured yet: " + ", ".join(state.missing_fields()))
+                raise ToolError(
+                    "Not every field is captured yet: " + ", ".join(state.missing_fields())
+                )
             if state.goal in LINK_KIND and not state.sms_sent:
                 raise ToolError(f"Send the {LINK_KIND[state.goal]} link with send_link_sms first.")
             if state.goal == "qualify_interest" and not state.answers:
@@ -204,7 +204,9 @@ class SalesTools:
         await self.goto("ended")
         handle = None
         if self.voicemail_action == "leave_message":
-            handle = ctx.session.say(prompts.voicemail_message(state.meta), allow_interruptions=False)
+            handle = ctx.session.say(
+                prompts.voicemail_message(state.meta), allow_interruptions=False
+            )
         self.request_hangup("voicemail", after=handle)
         return None
 

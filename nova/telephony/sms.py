@@ -24,7 +24,9 @@ class SmsFailed(Exception):  # noqa: N818
 
 
 def sms_configured(settings: Settings) -> bool:
-    return bool(settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from_number)
+    return bool(
+        settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from_number
+    )
 
 
 def _client(settings: Settings):

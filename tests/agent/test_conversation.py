@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 from livekit.agents import ToolError, mock_tools
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from nova.agent import prompts
 from nova.agent.agents import BookMeetingAgent, agent_for
@@ -42,7 +42,11 @@ class Convo:
         self.session, self.agent, self.state, self.llm, self.call = session, agent, state, llm, call
 
     def instructions(self) -> str:
-        return self.agent.instructions if isinstance(self.agent.instructions, str) else str(self.agent.instructions)
+        return (
+            self.agent.instructions
+            if isinstance(self.agent.instructions, str)
+            else str(self.agent.instructions)
+        )
 
 
 @pytest.fixture
@@ -84,9 +88,12 @@ async def test_opening_to_qualification_records_answers_in_order(convo):
 
     r = await c.session.run(user_input="Around one and a half million.")
     r.expect.next_event().is_function_call(
-        name="record_answer", arguments={"question": "What is your budget?", "answer": "About 1.5M AED"}
+        name="record_answer",
+        arguments={"question": "What is your budget?", "answer": "About 1.5M AED"},
     )
-    r.expect.next_event().is_function_call_output(output="Recorded. Next question: When do you plan to buy?")
+    r.expect.next_event().is_function_call_output(
+        output="Recorded. Next question: When do you plan to buy?"
+    )
     r.expect.next_event().is_message(role="assistant")
     r.expect.no_more_events()
     assert c.state.answers == {"What is your budget?": "About 1.5M AED"}
@@ -109,7 +116,9 @@ async def test_last_answer_moves_to_close(convo):
     r = await c.session.run(user_input="1M, and this year")
     r.expect.skip_next(2)
     r.expect.next_event().is_function_call_output()
-    r.expect.next_event().is_function_call_output(output="Recorded. All questions are answered: move to the close.")
+    r.expect.next_event().is_function_call_output(
+        output="Recorded. All questions are answered: move to the close."
+    )
     assert c.state.phase == "close"
     assert "Phase 4 — close" in c.instructions()
     assert prompts.GOAL_CLOSE_EN["book_meeting"] in c.instructions()
@@ -118,13 +127,20 @@ async def test_last_answer_moves_to_close(convo):
 async def test_objection_handling_uses_brief_and_returns_to_previous_phase(convo):
     c = await convo(
         "close_sale",
-        ["What is your budget?", call("handle_objection", objection="it is too expensive"), "I hear you. Payment plans start at 1% a month.", "Great, so what budget works?"],
+        [
+            "What is your budget?",
+            call("handle_objection", objection="it is too expensive"),
+            "I hear you. Payment plans start at 1% a month.",
+            "Great, so what budget works?",
+        ],
     )
     await c.session.run(user_input="Okay")
     assert c.state.phase == "qualification"
     r = await c.session.run(user_input="Honestly the price is too expensive for me")
     r.expect.next_event().is_function_call(name="handle_objection")
-    r.expect.next_event().is_function_call_output(output="Suggested response: Payment plans start at 1% a month.")
+    r.expect.next_event().is_function_call_output(
+        output="Suggested response: Payment plans start at 1% a month."
+    )
     r.expect.next_event().is_message(role="assistant")
     assert c.state.phase == "objection_handling"
     assert "Phase 3 — objection handling" in c.instructions()
@@ -139,13 +155,20 @@ async def test_book_meeting_close_sends_link_by_sms_and_completes(convo, twilio)
         [
             call("send_link_sms"),
             "I've texted you the booking link.",
-            call("record_outcome", outcome="meeting_booked", goal_completed=True, notes="Viewing on Friday"),
+            call(
+                "record_outcome",
+                outcome="meeting_booked",
+                goal_completed=True,
+                notes="Viewing on Friday",
+            ),
             "Wonderful, see you Friday!",
         ],
     )
     r = await c.session.run(user_input="Yes please send me the link")
     r.expect.next_event().is_function_call(name="send_link_sms")
-    r.expect.next_event().is_function_call_output(output="The booking link was sent to the lead's phone by SMS.")
+    r.expect.next_event().is_function_call_output(
+        output="The booking link was sent to the lead's phone by SMS."
+    )
     r.expect.next_event().is_message(role="assistant")
     [sms] = twilio.messages
     assert sms["To"] == "+971501234567" and "https://cal.example.com/acme" in sms["Body"]
@@ -153,13 +176,21 @@ async def test_book_meeting_close_sends_link_by_sms_and_completes(convo, twilio)
 
     r = await c.session.run(user_input="Book me for Friday")
     r.expect.next_event().is_function_call(name="record_outcome")
-    r.expect.next_event().is_function_call_output(output="Outcome recorded. Wrap up politely, say goodbye and call end_call.")
-    assert (c.state.outcome, c.state.goal_completed, c.state.phase) == ("meeting_booked", True, "close")
+    r.expect.next_event().is_function_call_output(
+        output="Outcome recorded. Wrap up politely, say goodbye and call end_call."
+    )
+    assert (c.state.outcome, c.state.goal_completed, c.state.phase) == (
+        "meeting_booked",
+        True,
+        "close",
+    )
     row = await get_call(c.call.id)
     assert row.result["outcome"] == "meeting_booked" and row.result["notes"] == "Viewing on Friday"
 
 
-async def test_close_sale_requires_the_payment_link_first_and_sms_errors_are_tool_errors(convo, settings):
+async def test_close_sale_requires_the_payment_link_first_and_sms_errors_are_tool_errors(
+    convo, settings
+):
     c = await convo(
         "close_sale",
         [
@@ -192,23 +223,48 @@ async def test_qualify_interest_records_answers_and_a_verdict(convo):
                 call("record_answer", question="What is your budget?", answer="2M"),
                 call("record_answer", question="When do you plan to buy?", answer="Next month"),
             ],
-            call("record_outcome", outcome="qualified", goal_completed=True, notes="Budget and timeline fit"),
+            call(
+                "record_outcome",
+                outcome="qualified",
+                goal_completed=True,
+                notes="Budget and timeline fit",
+            ),
             "Thanks Sam, a colleague will follow up.",
         ],
     )
     # No link on this goal: the SMS tool is not even offered to the model.
     r = await c.session.run(user_input="Budget 2M, buying next month")
     assert "send_link_sms" not in c.llm.tools_offered[0]
-    assert {"record_answer", "record_outcome", "opt_out", "end_call", "handle_objection", "detected_answering_machine"} <= set(c.llm.tools_offered[0])
-    r.expect.contains_function_call(name="record_outcome", arguments={"outcome": "qualified", "goal_completed": True, "notes": "Budget and timeline fit"})
+    assert {
+        "record_answer",
+        "record_outcome",
+        "opt_out",
+        "end_call",
+        "handle_objection",
+        "detected_answering_machine",
+    } <= set(c.llm.tools_offered[0])
+    r.expect.contains_function_call(
+        name="record_outcome",
+        arguments={
+            "outcome": "qualified",
+            "goal_completed": True,
+            "notes": "Budget and timeline fit",
+        },
+    )
     assert (c.state.verdict, c.state.goal_completed) == ("qualified", True)
     row = await get_call(c.call.id)
     assert row.result["verdict"] == "qualified"
-    assert row.result["answers"] == {"What is your budget?": "2M", "When do you plan to buy?": "Next month"}
+    assert row.result["answers"] == {
+        "What is your budget?": "2M",
+        "When do you plan to buy?": "Next month",
+    }
 
 
 async def test_qualify_interest_verdict_needs_answers(convo):
-    c = await convo("qualify_interest", [call("record_outcome", outcome="not_qualified", goal_completed=True), "ok"])
+    c = await convo(
+        "qualify_interest",
+        [call("record_outcome", outcome="not_qualified", goal_completed=True), "ok"],
+    )
     r = await c.session.run(user_input="not interested in answering")
     out = r.expect[1].is_function_call_output().event().item
     assert out.is_error and "record_answer" in out.output
@@ -234,7 +290,9 @@ async def test_collect_info_needs_every_field(convo):
     assert out.is_error and out.output == "Not every field is captured yet: company size"
     r = await c.session.run(user_input="about 50 people")
     r.expect.next_event().is_function_call(name="record_answer")
-    r.expect.next_event().is_function_call_output(output="Recorded. Every field is captured: confirm them and record the outcome.")
+    r.expect.next_event().is_function_call_output(
+        output="Recorded. Every field is captured: confirm them and record the outcome."
+    )
     assert c.state.collected == {"email": "sam@globex.com", "company size": "50"}
     assert c.state.goal_completed is True and c.state.outcome == "info_collected"
 
@@ -259,15 +317,24 @@ async def test_goal_completed_needs_a_goal_outcome_and_empty_answers_are_refused
 async def test_opt_out_puts_the_number_on_do_not_call(convo):
     c = await convo(
         "book_meeting",
-        [call("opt_out", reason="asked not to be called"), "Understood, we won't call again. Goodbye.", call("end_call", reason="opted out")],
+        [
+            call("opt_out", reason="asked not to be called"),
+            "Understood, we won't call again. Goodbye.",
+            call("end_call", reason="opted out"),
+        ],
     )
     r = await c.session.run(user_input="Please stop calling me and remove my number")
     r.expect.next_event().is_function_call(name="opt_out")
-    assert "will not be called again" in r.expect.next_event().is_function_call_output().event().item.output
+    assert (
+        "will not be called again"
+        in r.expect.next_event().is_function_call_output().event().item.output
+    )
     assert c.state.opted_out and c.state.outcome == "opted_out"
     async with session_scope() as s:
         rows = (await s.scalars(select(DoNotCall))).all()
-    assert [(d.phone, d.call_id, d.reason) for d in rows] == [("+971501234567", c.call.id, "asked not to be called")]
+    assert [(d.phone, d.call_id, d.reason) for d in rows] == [
+        ("+971501234567", c.call.id, "asked not to be called")
+    ]
     r = await c.session.run(user_input="bye")
     r.expect.next_event().is_function_call(name="end_call", arguments={"reason": "opted out"})
     assert c.state.hangup_requested == "opted out"
@@ -308,8 +375,3 @@ async def test_arabic_brief_selects_arabic_prompt_stt_and_voice(convo, settings,
     assert prompts.voicemail_message(meta).startswith("مرحباً Sam، هذه رسالة")
     # A cloned voice on the dispatch wins over the defaults.
     assert tts_voice(settings, meta.model_copy(update={"voice_id": "voice-123"})) == "voice-123"
-
-
-async def test_do_not_call_count_is_per_account(convo):
-    async with session_scope() as s:
-        assert await s.scalar(select(func.count()).select_from(DoNotCall)) == 0

@@ -54,7 +54,9 @@ async def test_started_sets_started_at_and_in_progress(client, clock):
 
 async def test_forged_signature_rejected_and_nothing_recorded(client, clock):
     call = await create_call()
-    body, headers = signed(call.id, "ended", {"outcome": "qualified"}, ts=now_ts(clock), secret="x" * 36)
+    body, headers = signed(
+        call.id, "ended", {"outcome": "qualified"}, ts=now_ts(clock), secret="x" * 36
+    )
     r = await post(client, call.id, body, headers)
     assert r.status_code == 401
     assert r.json()["detail"] == "Invalid worker signature"
@@ -74,7 +76,10 @@ async def test_forged_signature_rejected_and_nothing_recorded(client, clock):
 async def test_replayed_report_rejected_409_and_recorded_once(client, clock):
     call = await create_call()
     body, headers = signed(
-        call.id, "ended", {"outcome": "meeting_booked", "goal_completed": True, "duration_seconds": 61}, ts=now_ts(clock)
+        call.id,
+        "ended",
+        {"outcome": "meeting_booked", "goal_completed": True, "duration_seconds": 61},
+        ts=now_ts(clock),
     )
     assert (await post(client, call.id, body, headers)).status_code == 200
     clock.advance(30)  # still inside the window: only the id stops it
@@ -115,7 +120,9 @@ async def test_unknown_call_mismatch_and_malformed(client, clock):
     other = await create_call()
     assert (await post(client, other.id, body, headers)).status_code == 400
     junk = b'{"id":"abcdefgh","call_id":"%s","kind":"party","data":{}}' % call.id.encode()
-    assert (await post(client, call.id, junk, wp.sign(SECRET, junk, now_ts(clock)))).status_code == 400
+    assert (
+        await post(client, call.id, junk, wp.sign(SECRET, junk, now_ts(clock)))
+    ).status_code == 400
     assert await count(WorkerReport) == 0
 
 
@@ -124,10 +131,15 @@ async def test_ended_emits_call_ended_with_reference_shape_and_mails_owner(clien
     ts = now_ts(clock)
     for kind, data in (
         ("started", {}),
-        ("transcript", {"transcript": [
-            {"role": "agent", "text": "Hi Sam", "at": "2026-06-12T08:30:01Z"},
-            {"role": "user", "text": "Hello", "at": "2026-06-12T08:30:03Z"},
-        ]}),
+        (
+            "transcript",
+            {
+                "transcript": [
+                    {"role": "agent", "text": "Hi Sam", "at": "2026-06-12T08:30:01Z"},
+                    {"role": "user", "text": "Hello", "at": "2026-06-12T08:30:03Z"},
+                ]
+            },
+        ),
     ):
         body, headers = signed(call.id, kind, data, ts=ts)
         assert (await post(client, call.id, body, headers)).status_code == 200
@@ -148,7 +160,11 @@ async def test_ended_emits_call_ended_with_reference_shape_and_mails_owner(clien
     assert r.status_code == 200 and r.json()["status"] == "completed"
     row = await get_call(call.id)
     assert (row.status, row.outcome, row.goal_completed, row.duration_seconds, row.end_reason) == (
-        "completed", "qualified", True, 187, "completed",
+        "completed",
+        "qualified",
+        True,
+        187,
+        "completed",
     )
     assert row.result["answers"] == {"Budget?": "1M"}
     [ended] = await events("call.ended")
@@ -165,7 +181,11 @@ async def test_ended_emits_call_ended_with_reference_shape_and_mails_owner(clien
     }
     [transcribed] = await events("call.transcribed")
     assert transcribed.data["turns"] == 2
-    assert transcribed.data["transcript"][0] == {"role": "agent", "text": "Hi Sam", "at": "2026-06-12T08:30:01Z"}
+    assert transcribed.data["transcript"][0] == {
+        "role": "agent",
+        "text": "Hi Sam",
+        "at": "2026-06-12T08:30:01Z",
+    }
     assert set(transcribed.data) == {"call_id", "customer_id", "transcript", "turns"}
 
     outbox.clear()
@@ -184,18 +204,31 @@ async def test_ended_emits_call_ended_with_reference_shape_and_mails_owner(clien
 async def test_ended_with_sip_error_marks_failed(client, clock):
     call = await create_call(mode="sip")
     body, headers = signed(
-        call.id, "ended", {"outcome": "busy", "error": "SIP 486 Busy Here", "reason": "sip 486"}, ts=now_ts(clock)
+        call.id,
+        "ended",
+        {"outcome": "busy", "error": "SIP 486 Busy Here", "reason": "sip 486"},
+        ts=now_ts(clock),
     )
     assert (await post(client, call.id, body, headers)).status_code == 200
     row = await get_call(call.id)
-    assert (row.status, row.error, row.outcome, row.duration_seconds) == ("failed", "SIP 486 Busy Here", "busy", 0)
+    assert (row.status, row.error, row.outcome, row.duration_seconds) == (
+        "failed",
+        "SIP 486 Busy Here",
+        "busy",
+        0,
+    )
     [ev] = await events("call.ended")
     assert ev.data["outcome"] == "busy" and ev.data["started_at"] is None
 
 
 async def test_sms_not_configured_is_a_clear_503_and_retryable(client, clock):
     call = await create_call()
-    body, headers = signed(call.id, "sms", {"link_kind": "booking", "url": "https://cal.example.com/x"}, ts=now_ts(clock))
+    body, headers = signed(
+        call.id,
+        "sms",
+        {"link_kind": "booking", "url": "https://cal.example.com/x"},
+        ts=now_ts(clock),
+    )
     r = await post(client, call.id, body, headers)
     assert r.status_code == 503
     assert "SMS is not configured" in r.json()["detail"]
@@ -205,7 +238,12 @@ async def test_sms_not_configured_is_a_clear_503_and_retryable(client, clock):
 
 async def test_sms_sent_through_twilio_once(client, clock, twilio):
     call = await create_call()
-    body, headers = signed(call.id, "sms", {"link_kind": "booking", "url": "https://cal.example.com/x"}, ts=now_ts(clock))
+    body, headers = signed(
+        call.id,
+        "sms",
+        {"link_kind": "booking", "url": "https://cal.example.com/x"},
+        ts=now_ts(clock),
+    )
     r = await post(client, call.id, body, headers)
     assert r.status_code == 200, r.text
     assert r.json()["sms_sent"] is True
@@ -214,7 +252,12 @@ async def test_sms_sent_through_twilio_once(client, clock, twilio):
     assert "https://cal.example.com/x" in msg["Body"]
     row = await get_call(call.id)
     assert row.sms_sent is True and row.result["sms"]["sid"] == msg["sid"]
-    body, headers = signed(call.id, "sms", {"link_kind": "booking", "url": "https://cal.example.com/x"}, ts=now_ts(clock))
+    body, headers = signed(
+        call.id,
+        "sms",
+        {"link_kind": "booking", "url": "https://cal.example.com/x"},
+        ts=now_ts(clock),
+    )
     r = await post(client, call.id, body, headers)
     assert r.json() == {"id": r.json()["id"], "kind": "sms", "sms_sent": True, "already_sent": True}
     assert len(twilio.messages) == 1
@@ -223,7 +266,12 @@ async def test_sms_sent_through_twilio_once(client, clock, twilio):
 async def test_sms_provider_failure_is_502(client, clock, twilio):
     twilio.fail_with = (400, 21211, "The 'To' number is not a valid phone number.")
     call = await create_call()
-    body, headers = signed(call.id, "sms", {"link_kind": "payment", "url": "https://pay.example.com/x"}, ts=now_ts(clock))
+    body, headers = signed(
+        call.id,
+        "sms",
+        {"link_kind": "payment", "url": "https://pay.example.com/x"},
+        ts=now_ts(clock),
+    )
     r = await post(client, call.id, body, headers)
     assert r.status_code == 502
     assert "not a valid phone number" in r.json()["detail"]
@@ -232,7 +280,9 @@ async def test_sms_provider_failure_is_502(client, clock, twilio):
 
 async def test_sms_rejects_bad_link(client, clock, twilio):
     call = await create_call()
-    body, headers = signed(call.id, "sms", {"link_kind": "booking", "url": "javascript:alert(1)"}, ts=now_ts(clock))
+    body, headers = signed(
+        call.id, "sms", {"link_kind": "booking", "url": "javascript:alert(1)"}, ts=now_ts(clock)
+    )
     assert (await post(client, call.id, body, headers)).status_code == 400
     assert twilio.messages == []
 
@@ -267,7 +317,9 @@ async def test_reporter_retries_with_same_id_and_treats_409_as_recorded(app, clo
                 raise httpx.ReadError("connection reset")
             return resp
 
-    reporter = Reporter(settings, call.id, "http://testserver/internal/worker", transport=Flaky(), retry_delay=0)
+    reporter = Reporter(
+        settings, call.id, "http://testserver/internal/worker", transport=Flaky(), retry_delay=0
+    )
     assert await reporter.send("started") == {"duplicate": True}
     assert len(seen) == 2 and seen[0] == seen[1]  # same report id both times
     assert await count(WorkerReport) == 1
@@ -275,7 +327,9 @@ async def test_reporter_retries_with_same_id_and_treats_409_as_recorded(app, clo
     forged = settings.model_copy(
         update={"worker_secret": type(settings.worker_secret)("another-secret-that-is-long-enough")}
     )
-    bad = Reporter(forged, call.id, "http://testserver/internal/worker", transport=inner, retry_delay=0)
+    bad = Reporter(
+        forged, call.id, "http://testserver/internal/worker", transport=inner, retry_delay=0
+    )
     with pytest.raises(ReportRejected) as exc:
         await bad.send("started")
     assert exc.value.status == 401

@@ -48,11 +48,15 @@ class FakeTwilio:
                 {"code": 20003, "message": "Authenticate", "status": 401}, status=401
             )
         if request.match_info["sid"] != self.account_sid:
-            return web.json_response({"code": 20404, "message": "Not found", "status": 404}, status=404)
+            return web.json_response(
+                {"code": 20404, "message": "Not found", "status": 404}, status=404
+            )
         form = dict(await request.post())
         if self.fail_with is not None:
             status, code, message = self.fail_with
-            return web.json_response({"code": code, "message": message, "status": status}, status=status)
+            return web.json_response(
+                {"code": code, "message": message, "status": status}, status=status
+            )
         sid = "SM" + uuid.uuid4().hex
         self.messages.append({"sid": sid, **form})
         return web.json_response(
