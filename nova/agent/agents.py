@@ -17,6 +17,7 @@ import logging
 from collections.abc import AsyncIterable
 from typing import Any
 
+from livekit import rtc
 from livekit.agents import Agent, ModelSettings, llm
 from livekit.agents.voice.generation import update_instructions
 
@@ -34,6 +35,7 @@ class SalesAgent(SalesTools, Agent):
         self.state = state
         self.voicemail_action = voicemail_action
         self._base = prompts.base_instructions(state.meta)
+        self.voice_started = asyncio.Event()  # the first text reached the TTS
         super().__init__(instructions=self._build_instructions(), **kw)
 
     def _build_instructions(self) -> str:
@@ -79,6 +81,13 @@ class SalesAgent(SalesTools, Agent):
             update_instructions(chat_ctx, instructions=text, add_if_missing=True)
         async for chunk in Agent.default.llm_node(self, chat_ctx, tools, model_settings):
             yield chunk
+
+    async def tts_node(
+        self, text: AsyncIterable[str], model_settings: ModelSettings
+    ) -> AsyncIterable[rtc.AudioFrame]:
+        self.voice_started.set()
+        async for frame in Agent.default.tts_node(self, text, model_settings):
+            yield frame
 
     def _on_new_user_turn(self, chat_ctx: llm.ChatContext) -> bool:
         """Phase changes driven by the lead speaking; True when the phase changed."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
+from functools import lru_cache
 from typing import Any
 
 import httpx
@@ -27,6 +29,13 @@ class ReportRejected(Exception):  # noqa: N818
         super().__init__(f"{status}: {detail}")
         self.status = status
         self.detail = detail
+
+
+@lru_cache(maxsize=1)
+def ssl_context() -> ssl.SSLContext:
+    """Built once per process (loading the CA store takes ~90 ms): the worker's prewarm
+    calls it so no job pays for it on its start path."""
+    return httpx.create_ssl_context()
 
 
 def report_base_url(settings: Settings, meta: DispatchMetadata) -> str:
@@ -52,7 +61,9 @@ class Reporter:
         self._attempts = max(1, settings.worker_report_attempts)
         self._retry_delay = retry_delay
         self._client = httpx.AsyncClient(
-            timeout=settings.worker_report_timeout_seconds, transport=transport
+            timeout=settings.worker_report_timeout_seconds,
+            transport=transport,
+            verify=ssl_context(),
         )
         self.sent: list[wp.Report] = []  # accepted reports, in order (tests, diagnostics)
 

@@ -13,6 +13,7 @@ and reports everything to the control plane through signed requests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -44,6 +45,10 @@ def sip_outcome(code: int | None) -> str:
     if code in NO_ANSWER_CODES:
         return "no_answer"
     return "failed"
+
+
+def sip_identity(meta: DispatchMetadata) -> str:
+    return f"lead-{meta.call_id}"
 
 
 # --- session construction ------------------------------------------------------------------
@@ -139,10 +144,12 @@ def build_session(
     tts: Any = NOT_GIVEN,
     text_only: bool = False,
 ) -> AgentSession[CallState]:
-    """The AgentSession for one call. ``text_only`` (tests, benches) uses just the LLM."""
+    """The AgentSession for one call. ``text_only`` (tests, benches) uses just the LLM
+    (and a TTS when one is given)."""
     if text_only:
         return AgentSession[CallState](
             llm=llm if llm is not NOT_GIVEN else build_llm(settings, meta),
+            tts=tts,
             vad=None,
             turn_handling={"turn_detection": None},
             userdata=state,
@@ -230,11 +237,12 @@ class CallRunner:
         if self.text_only:
             await session.start(self.agent)
         else:
-            await session.start(
-                self.agent,
-                room=self.ctx.room,
-                room_options=room_io.RoomOptions(close_on_disconnect=True),
-            )
+            options = room_io.RoomOptions(close_on_disconnect=True)
+            if meta.mode == "sip":  # listen to the dialed lead only
+                options = room_io.RoomOptions(
+                    close_on_disconnect=True, participant_identity=sip_identity(meta)
+                )
+            await session.start(self.agent, room=self.ctx.room, room_options=options)
         connected = await (self.dial() if meta.mode == "sip" else self.wait_for_caller())
         if not connected:
             return
@@ -242,8 +250,15 @@ class CallRunner:
         self.greeting = session.say(meta.brief.opening_line, allow_interruptions=True)
         self.greeted_at = asyncio.get_running_loop().time()
         if self.reporter is not None:
-            self.started_task = self._spawn(self._report("started", {"mode": meta.mode}))
+            self.started_task = self._spawn(self._report_started())
         self._spawn(self._watch_duration())
+
+    async def _report_started(self) -> None:
+        # Keep the event loop free for the greeting: report once its text reached the TTS.
+        if self.session.tts is not None and self.agent is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.agent.voice_started.wait(), timeout=2.0)
+        await self._report("started", {"mode": self.meta.mode})
 
     async def _report(self, kind: str, data: dict[str, Any]) -> None:
         assert self.reporter is not None
@@ -283,7 +298,7 @@ class CallRunner:
             sip_trunk_id=trunk,
             sip_call_to=meta.lead.phone,
             sip_number=meta.caller_id or "",
-            participant_identity=f"lead-{meta.call_id}",
+            participant_identity=sip_identity(meta),
             participant_name=meta.lead.name or "Lead",
             wait_until_answered=True,
             krisp_enabled=True,  # noise cancellation on the phone leg
@@ -373,6 +388,9 @@ def prewarm(proc: JobProcess) -> None:
     and, when enabled, the offline end-of-turn model."""
     from livekit.plugins import silero
 
+    from nova.agent.reporting import ssl_context
+
+    ssl_context()
     proc.userdata["vad"] = silero.VAD.load()
     # Phone lines: a higher activation threshold and a longer minimum speech so line noise
     # and breaths are not taken for speech.
@@ -395,6 +413,8 @@ async def run_job(
     reporter: Reporter | None = None,
     lkapi: api.LiveKitAPI | None = None,
     llm: Any = NOT_GIVEN,
+    tts: Any = NOT_GIVEN,
+    audio_output: Any = None,
     text_only: bool = False,
     wait_for_caller: Callable[[], Awaitable[Any]] | None = None,
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
@@ -418,8 +438,11 @@ async def run_job(
         state,
         vad=ctx.proc.userdata.get(vad_key, NOT_GIVEN) if not text_only else NOT_GIVEN,
         llm=llm,
+        tts=tts,
         text_only=text_only,
     )
+    if audio_output is not None:  # benches: a local sink instead of the room
+        session.output.audio = audio_output
     runner = CallRunner(
         ctx,
         settings,
