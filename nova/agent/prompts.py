@@ -81,6 +81,14 @@ TIME_UP_EN = (
 TIME_UP_AR = "أعتذر، انتهى وقت المكالمة. شكراً لوقتك، مع السلامة!"
 
 
+def sms_text(meta: DispatchMetadata, kind: str, link: str) -> str:
+    if is_arabic(meta):
+        what = "رابط الحجز" if kind == "booking" else "رابط الدفع"
+        return f"{what} الخاص بـ {meta.product}: {link}"
+    what = "booking" if kind == "booking" else "payment"
+    return f"Your {what} link for {meta.product}: {link}"
+
+
 def is_arabic(meta: DispatchMetadata) -> bool:
     return meta.language == "ar-AE"
 

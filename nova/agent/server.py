@@ -221,6 +221,7 @@ class CallRunner:
         self.closed = asyncio.Event()  # the session closed
         self.ended = asyncio.Event()  # hung up: reported, room deleted
         self.started_task: asyncio.Task | None = None
+        self._hung_up = False
         state.on_hangup = self.hangup
         state.reporter = reporter
 
@@ -338,6 +339,9 @@ class CallRunner:
     # --- ending ----------------------------------------------------------------------
     async def hangup(self, reason: str) -> None:
         """Report the end, then delete the room (disconnects everyone) and close."""
+        if self._hung_up:
+            return
+        self._hung_up = True
         self.state.hangup_requested = self.state.hangup_requested or reason
         await self.finalize(reason)
         if self.lkapi is not None:
@@ -351,7 +355,8 @@ class CallRunner:
 
     async def _on_session_close(self, ev: Any) -> None:
         reason = getattr(getattr(ev, "reason", None), "value", None) or "session closed"
-        await self.finalize(str(reason))
+        # The lead hung up (or the room went away): report, then clean the room up.
+        await self.hangup(str(reason))
         self.closed.set()
 
     async def finalize(self, reason: str) -> None:

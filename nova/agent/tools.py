@@ -147,7 +147,14 @@ class SalesTools:
         if state.reporter is None:
             raise ToolError("Text messages are unavailable: offer to read the link out instead.")
         try:
-            await state.reporter.send("sms", {"link_kind": kind, "url": state.link})
+            await state.reporter.send(
+                "sms",
+                {
+                    "link_kind": kind,
+                    "url": state.link,
+                    "text": prompts.sms_text(state.meta, kind, state.link),
+                },
+            )
         except ReportRejected as exc:
             log.warning("sms for call %s failed: %s", state.meta.call_id, exc)
             raise ToolError(

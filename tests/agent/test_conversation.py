@@ -171,7 +171,8 @@ async def test_book_meeting_close_sends_link_by_sms_and_completes(convo, twilio)
     )
     r.expect.next_event().is_message(role="assistant")
     [sms] = twilio.messages
-    assert sms["To"] == "+971501234567" and "https://cal.example.com/acme" in sms["Body"]
+    assert sms["To"] == "+971501234567"
+    assert sms["Body"] == "Your booking link for Marina towers: https://cal.example.com/acme"
     assert (await get_call(c.call.id)).sms_sent is True
 
     r = await c.session.run(user_input="Book me for Friday")

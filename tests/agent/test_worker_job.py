@@ -292,3 +292,18 @@ async def test_voicemail_detection(job, livekit, settings, action):
 
 async def test_invalid_metadata_ends_the_job(job):
     assert await job.start(None, metadata="{not json") is None
+
+
+async def test_session_closing_on_its_own_reports_and_cleans_the_room(job, livekit):
+    """The lead hangs up: the session closes, the call is reported and the room deleted."""
+    row = await create_call()
+    runner = await job.start(meta_for(row))
+    await runner.greeting
+    await runner.session.run(user_input="Sorry, wrong number")
+    await runner.session.aclose()
+    await asyncio.wait_for(runner.ended.wait(), 5)
+    done = await get_call(row.id)
+    assert (done.status, done.outcome) == ("completed", "incomplete")
+    assert done.end_reason  # the session's close reason
+    assert [t["role"] for t in done.transcript] == ["agent", "user", "agent"]
+    assert [r.room for r in livekit.calls("RoomService", "DeleteRoom")] == [row.room_name]
