@@ -51,6 +51,7 @@ class RecordingTTS(tts.TTS):
             num_channels=1,
         )
         self.received: list[tuple[float, str]] = []
+        self.cpu_at_first: float | None = None
         self.first = asyncio.Event()
 
     def synthesize(self, text: str, *, conn_options: APIConnectOptions | None = None):
@@ -60,6 +61,8 @@ class RecordingTTS(tts.TTS):
 class _Chunked(tts.ChunkedStream):
     async def _run(self, output_emitter: tts.AudioEmitter) -> None:
         self._tts.received.append((time.perf_counter(), self.input_text))  # type: ignore[attr-defined]
+        if self._tts.cpu_at_first is None:  # type: ignore[attr-defined]
+            self._tts.cpu_at_first = time.process_time()  # type: ignore[attr-defined]
         self._tts.first.set()  # type: ignore[attr-defined]
         output_emitter.initialize(
             request_id=uuid.uuid4().hex,

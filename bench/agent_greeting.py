@@ -36,6 +36,7 @@ async def one(settings, i: int) -> tuple[float, float]:
     async def sleep(_s: float) -> None:
         await gate.wait()
 
+    c0 = time.process_time()
     t0 = time.perf_counter()
     with fake_job_context(job_metadata=meta.model_dump_json()) as ctx:
         runner = await run_job(
@@ -59,7 +60,7 @@ async def one(settings, i: int) -> tuple[float, float]:
     for t in list(runner._tasks):
         t.cancel()
     await runner.reporter.aclose()
-    return (t_say - t0) * 1000, (t_tts - t0) * 1000
+    return (t_say - t0) * 1000, (t_tts - t0) * 1000, (recorder.cpu_at_first - c0) * 1000
 
 
 async def main(n: int) -> None:
@@ -75,13 +76,16 @@ async def main(n: int) -> None:
     settings.worker_report_timeout_seconds = 0.2
     for i in range(5):  # warm-up (imports, first-use caches)
         await one(settings, i)
-    say, tts_ms = [], []
+    say, tts_ms, cpu = [], [], []
     for i in range(n):
-        a, b = await one(settings, i)
+        a, b, c = await one(settings, i)
         say.append(a)
         tts_ms.append(b)
+        cpu.append(c)
     print(summary("job start -> session.say(opening_line)", say))
     print(summary("job start -> opening line received by TTS", tts_ms))
+    print(summary("  of which process CPU time", cpu))
+    print(f"load average: {open('/proc/loadavg').read().split()[:3]}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Runtime overhead per conversational turn, text mode, providers excluded.
 
+Calls of 40 turns each (fresh sessions per call, so the history grows as in a real call).
 A turn is ``session.run(user_input=...)`` on a real ``AgentSession`` with the scripted LLM
 (answers instantly, so no provider time is in the figure). Three turn shapes: a plain
 reply, a tool turn (``record_answer`` then a reply) and an objection turn
@@ -76,24 +77,69 @@ async def turn(session, llm, shape: str, i: int) -> float:
     return elapsed
 
 
+TURNS_PER_CALL = 40  # a long sales call; the history grows like a real one
+
+
+class _RunCtx:
+    """What Nova's tools read from a RunContext (userdata, playout)."""
+
+    def __init__(self, state) -> None:
+        self.userdata = state
+
+    async def wait_for_playout(self) -> None:
+        return None
+
+
+async def direct(session, state, iterations: int) -> dict[str, list[float]]:
+    """Nova's own per-turn work, timed directly on a live agent with a call's history:
+    the llm_node hook (phase bookkeeping + instruction refresh) plus the turn's tool body."""
+    from nova.agent.agents import update_instructions
+
+    agent = session.current_agent
+    rc = _RunCtx(state)
+    out: dict[str, list[float]] = {"reply": [], "tool": [], "objection": []}
+    for i in range(iterations):
+        shape = ("reply", "tool", "objection")[i % 3]
+        chat_ctx = session.history.copy()
+        chat_ctx.add_message(role="user", content=f"direct {i}")
+        t0 = time.perf_counter()
+        if agent._on_new_user_turn(chat_ctx):
+            text = agent._build_instructions()
+            await agent.update_instructions(text)
+            update_instructions(chat_ctx, instructions=text, add_if_missing=True)
+        if shape == "tool":
+            await agent.record_answer(rc, question=f"Question {i % 5 + 1}?", answer="yes")
+        elif shape == "objection":
+            await agent.handle_objection(rc, objection="too expensive")
+        out[shape].append((time.perf_counter() - t0) * 1000)
+        if i % 15 == 14:
+            state.answers.clear()
+    return out
+
+
 async def main(n: int) -> None:
     import logging
 
     logging.disable(logging.WARNING)
-    sessions = {kind: await start(kind) for kind in ("nova", "bare")}
-    out = {k: {"reply": [], "tool": [], "objection": []} for k in sessions}
-    for i in range(n + 30):  # the first 30 turns are warm-up
-        shape = ("reply", "tool", "objection")[i % 3]
-        # Interleaved so both agents see the same machine noise.
-        for kind in ("nova", "bare") if i % 2 else ("bare", "nova"):
-            session, llm, state = sessions[kind]
-            ms = await turn(session, llm, shape, i)
-            if i >= 30:
-                out[kind][shape].append(ms)
-            if kind == "nova" and i % 15 == 14:
-                state.answers.clear()  # keep the phases cycling
-    for session, _, _ in sessions.values():
-        await session.aclose()
+    out = {k: {"reply": [], "tool": [], "objection": []} for k in ("nova", "bare")}
+    own: dict[str, list[float]] = {"reply": [], "tool": [], "objection": []}
+    calls = max(1, n // TURNS_PER_CALL) + 1  # the first call is warm-up
+    for c in range(calls):
+        sessions = {kind: await start(kind) for kind in ("nova", "bare")}
+        for i in range(TURNS_PER_CALL):
+            shape = ("reply", "tool", "objection")[i % 3]
+            # Interleaved so both agents see the same machine noise.
+            for kind in ("nova", "bare") if i % 2 else ("bare", "nova"):
+                session, llm, _state = sessions[kind]
+                ms = await turn(session, llm, shape, i)
+                if c > 0:
+                    out[kind][shape].append(ms)
+        if c > 0:
+            session, _, state = sessions["nova"]
+            for shape, values in (await direct(session, state, 30)).items():
+                own[shape].extend(values)
+        for session, _, _ in sessions.values():
+            await session.aclose()
     nova, bare = out["nova"], out["bare"]
     for shape in ("reply", "tool", "objection"):
         print(summary(f"nova  {shape:9s} turn", nova[shape]))
@@ -105,6 +151,14 @@ async def main(n: int) -> None:
     all_bare = bare["reply"] + bare["tool"] + bare["objection"]
     print(summary("nova  all turns (whole runtime, providers excluded)", all_nova))
     print(summary("bare  all turns (livekit-agents alone)", all_bare))
+    print(
+        f"added by nova, all turns: p50 {pct(all_nova, 50) - pct(all_bare, 50):+.2f} ms, "
+        f"p95 {pct(all_nova, 95) - pct(all_bare, 95):+.2f} ms"
+    )
+    for shape in ("reply", "tool", "objection"):
+        print(summary(f"nova's own code per {shape:9s} turn (direct)", own[shape]))
+    print(summary("nova's own code per turn, all shapes (direct)", sum(own.values(), [])))
+    print(f"load average: {open('/proc/loadavg').read().split()[:3]}")
 
 
 if __name__ == "__main__":
