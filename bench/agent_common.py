@@ -116,3 +116,7 @@ def summary(name: str, ms: list[float]) -> str:
         f"{name}: n={len(ms)} p50={pct(ms, 50):.2f} ms p95={pct(ms, 95):.2f} ms "
         f"max={max(ms):.2f} ms mean={statistics.fmean(ms):.2f} ms"
     )
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]

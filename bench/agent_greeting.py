@@ -17,7 +17,7 @@ import time
 
 sys.path.insert(0, ".")
 
-from bench.agent_common import InstantAudioOutput, RecordingTTS, metadata, summary  # noqa: E402
+from bench.agent_common import InstantAudioOutput, RecordingTTS, load_average, metadata, summary  # noqa: E402
 
 
 async def one(settings, i: int) -> tuple[float, float]:
@@ -85,7 +85,7 @@ async def main(n: int) -> None:
     print(summary("job start -> session.say(opening_line)", say))
     print(summary("job start -> opening line received by TTS", tts_ms))
     print(summary("  of which process CPU time", cpu))
-    print(f"load average: {open('/proc/loadavg').read().split()[:3]}")
+    print(f"load average: {load_average()}")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ sys.path.insert(0, ".")
 
 from livekit.agents import Agent, AgentSession, RunContext, function_tool  # noqa: E402
 
-from bench.agent_common import metadata, pct, summary  # noqa: E402
+from bench.agent_common import load_average, metadata, pct, summary  # noqa: E402
 from nova.agent.agents import agent_for  # noqa: E402
 from nova.agent.scripted import ScriptedLLM, call  # noqa: E402
 from nova.agent.state import CallState  # noqa: E402
@@ -158,7 +158,7 @@ async def main(n: int) -> None:
     for shape in ("reply", "tool", "objection"):
         print(summary(f"nova's own code per {shape:9s} turn (direct)", own[shape]))
     print(summary("nova's own code per turn, all shapes (direct)", sum(own.values(), [])))
-    print(f"load average: {open('/proc/loadavg').read().split()[:3]}")
+    print(f"load average: {load_average()}")
 
 
 if __name__ == "__main__":

@@ -475,9 +475,11 @@ def create_server(settings: Settings | None = None) -> AgentServer:
         ),
     )
     server.setup_fnc = prewarm
-
-    @server.rtc_session(agent_name=settings.agent_name)
-    async def entrypoint(ctx: JobContext) -> None:
-        await run_job(ctx, settings)
-
+    # Module-level functions only: job processes receive them pickled (forkserver).
+    server.rtc_session(entrypoint, agent_name=settings.agent_name)
     return server
+
+
+async def entrypoint(ctx: JobContext) -> None:
+    """The job entrypoint (runs in the job process; settings come from its environment)."""
+    await run_job(ctx, get_settings())

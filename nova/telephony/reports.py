@@ -18,11 +18,12 @@ report is refused (409) and nothing is ever recorded twice.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -189,7 +190,17 @@ async def _ended(session: AsyncSession, call: Call, data: dict[str, Any]) -> dic
         await _result(session, call, data["result"])
     await emit(session, "call.ended", ended_event_data(call))
     await enqueue(session, RESULT_MAIL_TASK, {"call_id": call.id}, dedupe_key=call.id)
+    await _prune_report_ids(session, get_settings())
     return {"status": call.status}
+
+
+async def _prune_report_ids(session: AsyncSession, settings: Settings) -> None:
+    """Forget report ids that can no longer be replayed: a report older than the skew
+    window is refused on its timestamp alone. Runs once per ended call."""
+    horizon = clock.now() - timedelta(
+        seconds=max(2 * settings.worker_report_max_skew_seconds, 3600)
+    )
+    await session.execute(delete(WorkerReport).where(WorkerReport.created_at < horizon))
 
 
 async def _transcript(session: AsyncSession, call: Call, data: dict[str, Any]) -> dict:

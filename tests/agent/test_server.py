@@ -16,7 +16,24 @@ def test_server_registers_explicit_dispatch_by_agent_name(settings):
     server = create_server(settings)
     assert server._agent_name == "nova-test-agent"
     assert server.setup_fnc is prewarm
-    assert server._entrypoint_fnc is not None
+    # Job processes (forkserver) receive the entrypoint and prewarm pickled.
+    import pickle
+
+    from nova.agent.server import entrypoint
+
+    assert server._entrypoint_fnc is entrypoint
+    assert (
+        pickle.loads(  # noqa: S301 - our own bytes
+            pickle.dumps(server._entrypoint_fnc)
+        )
+        is entrypoint
+    )
+    assert (
+        pickle.loads(  # noqa: S301 - our own bytes
+            pickle.dumps(server.setup_fnc)
+        )
+        is prewarm
+    )
 
 
 def test_prewarm_loads_vads_and_the_offline_end_of_turn_model(settings):

@@ -335,3 +335,20 @@ async def test_reporter_retries_with_same_id_and_treats_409_as_recorded(app, clo
     assert exc.value.status == 401
     await reporter.aclose()
     await bad.aclose()
+
+
+async def test_old_report_ids_are_pruned_and_stay_unreplayable(client, clock, settings):
+    call = await create_call()
+    body, headers = signed(call.id, "started", ts=now_ts(clock))
+    assert (await post(client, call.id, body, headers)).status_code == 200
+    clock.advance(hours=2)
+    other = await create_call()
+    end_body, end_headers = signed(
+        other.id, "ended", {"outcome": "not_interested"}, ts=now_ts(clock)
+    )
+    assert (await post(client, other.id, end_body, end_headers)).status_code == 200
+    async with session_scope() as session:
+        ids = (await session.scalars(select(WorkerReport.call_id))).all()
+    assert ids == [other.id]  # the 2-hour-old id was forgotten...
+    r = await post(client, call.id, body, headers)
+    assert r.status_code == 401  # ...and its report is still refused on its timestamp
