@@ -35,9 +35,8 @@ def _run(args: argparse.Namespace) -> int:
     from livekit.agents import cli
 
     from nova.agent.server import create_server
-    from nova.core.logging import configure_logging
 
-    configure_logging(settings.log_level, settings.log_json)
+    # livekit-agents' CLI configures logging (console in dev, JSON in production).
     server = create_server(settings)
     sys.argv = [sys.argv[0], args.mode]
     cli.run_app(server)
