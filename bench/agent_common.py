@@ -53,6 +53,7 @@ class RecordingTTS(tts.TTS):
         self.received: list[tuple[float, str]] = []
         self.cpu_at_first: float | None = None
         self.first = asyncio.Event()
+        self.done = asyncio.Event()  # a synthesis finished
 
     def synthesize(self, text: str, *, conn_options: APIConnectOptions | None = None):
         return _Chunked(tts=self, input_text=text, conn_options=conn_options or APIConnectOptions())
@@ -72,6 +73,7 @@ class _Chunked(tts.ChunkedStream):
         )
         output_emitter.push(b"\x00\x00" * (SAMPLE_RATE // 50))
         output_emitter.flush()
+        self._tts.done.set()  # type: ignore[attr-defined]
 
 
 class InstantAudioOutput(io.AudioOutput):
@@ -84,8 +86,13 @@ class InstantAudioOutput(io.AudioOutput):
             sample_rate=SAMPLE_RATE,
         )
         self._pushed = 0.0
+        self.first_frame_at: float | None = None
+        self.first_frame = asyncio.Event()
 
     async def capture_frame(self, frame) -> None:
+        if self.first_frame_at is None:
+            self.first_frame_at = time.perf_counter()
+            self.first_frame.set()
         if not self._pushed:
             self.on_playback_started(created_at=time.time())
         await super().capture_frame(frame)

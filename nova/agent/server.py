@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from livekit import api, rtc
 from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess, room_io
+from livekit.agents import tts as tts_mod
 from livekit.agents.types import NOT_GIVEN
 
 from nova.agent import prompts
@@ -169,6 +170,49 @@ def build_session(
 # --- one call ------------------------------------------------------------------------------
 
 
+class Prerender:
+    """The greeting synthesized ahead of time (while the phone rings or the test caller
+    joins). ``replay()`` yields the frames rendered so far, then follows the render."""
+
+    def __init__(self, tts: tts_mod.TTS, text: str) -> None:
+        self.tts = tts
+        self.text = text
+        self.frames: list[rtc.AudioFrame] = []
+        self.done = False
+        self.failed = False
+        self._new = asyncio.Event()
+
+    @property
+    def usable(self) -> bool:
+        """False when it failed before producing audio (then the live TTS speaks)."""
+        return not self.failed and not (self.done and not self.frames)
+
+    async def run(self) -> None:
+        try:
+            async with self.tts.synthesize(self.text) as stream:
+                async for ev in stream:
+                    self.frames.append(ev.frame)
+                    self._new.set()
+        except Exception as exc:  # noqa: BLE001 - the live TTS takes over
+            self.failed = True
+            log.warning("greeting pre-render failed: %s", exc)
+        finally:
+            self.done = True
+            self._new.set()
+
+    async def replay(self) -> AsyncIterator[rtc.AudioFrame]:
+        i = 0
+        while True:
+            while i < len(self.frames):
+                yield self.frames[i]
+                i += 1
+            if self.done:
+                return
+            self._new.clear()
+            if i == len(self.frames) and not self.done:
+                await self._new.wait()
+
+
 def transcript_of(session: AgentSession) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for item in session.history.items:
@@ -200,8 +244,10 @@ class CallRunner:
         text_only: bool = False,
         wait_for_caller: Callable[[], Awaitable[Any]] | None = None,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        prerender_greeting: bool = True,
     ) -> None:
         self.ctx = ctx
+        self.prerender_greeting = prerender_greeting
         self.settings = settings
         self.meta = meta
         self.state = state
@@ -244,15 +290,31 @@ class CallRunner:
                     close_on_disconnect=True, participant_identity=sip_identity(meta)
                 )
             await session.start(self.agent, room=self.ctx.room, room_options=options)
+        # Synthesize the greeting while the phone rings / the test caller joins, so it
+        # plays the moment the lead is there (no TTS round trip either).
+        prerender = None
+        if self._can_prerender():
+            prerender = Prerender(self.session.tts, meta.brief.opening_line)
+            self._spawn(prerender.run())
         connected = await (self.dial() if meta.mode == "sip" else self.wait_for_caller())
         if not connected:
             return
         self.state.started_at = clock.monotonic()
-        self.greeting = session.say(meta.brief.opening_line, allow_interruptions=True)
+        if prerender is not None and prerender.usable:
+            # Plays what is rendered so far and follows the render to its end.
+            self.greeting = session.say(
+                meta.brief.opening_line, audio=prerender.replay(), allow_interruptions=True
+            )
+            self.agent.voice_started.set()
+        else:
+            self.greeting = session.say(meta.brief.opening_line, allow_interruptions=True)
         self.greeted_at = asyncio.get_running_loop().time()
         if self.reporter is not None:
             self.started_task = self._spawn(self._report_started())
         self._spawn(self._watch_duration())
+
+    def _can_prerender(self) -> bool:
+        return self.prerender_greeting and isinstance(self.session.tts, tts_mod.TTS)
 
     async def _report_started(self) -> None:
         # Keep the event loop free for the greeting: report once its text reached the TTS.
@@ -267,6 +329,8 @@ class CallRunner:
             await self.reporter.send(kind, data)  # type: ignore[arg-type]
         except ReportRejected as exc:
             log.warning("%s report for call %s failed: %s", kind, self.meta.call_id, exc)
+        except Exception:  # a report must never take the call down
+            log.exception("%s report for call %s crashed", kind, self.meta.call_id)
 
     # --- connecting the lead ---------------------------------------------------------
     async def wait_for_caller(self) -> bool:
@@ -420,6 +484,7 @@ async def run_job(
     llm: Any = NOT_GIVEN,
     tts: Any = NOT_GIVEN,
     audio_output: Any = None,
+    prerender_greeting: bool = True,
     text_only: bool = False,
     wait_for_caller: Callable[[], Awaitable[Any]] | None = None,
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
@@ -459,6 +524,7 @@ async def run_job(
         text_only=text_only,
         wait_for_caller=wait_for_caller,
         sleep=sleep,
+        prerender_greeting=prerender_greeting,
     )
     ctx.add_shutdown_callback(lambda: runner.finalize("worker shutdown"))
     await runner.run()

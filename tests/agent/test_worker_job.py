@@ -41,7 +41,7 @@ class Job:
     async def sleep(self, _seconds: float) -> None:
         await self.gate.wait()
 
-    async def start(self, meta, llm=None, *, caller=None, metadata: str | None = None):
+    async def start(self, meta, llm=None, *, caller=None, metadata: str | None = None, **kw):
         reporter = Reporter(
             self.settings,
             meta.call_id if meta else "x",
@@ -68,6 +68,7 @@ class Job:
                 text_only=True,
                 wait_for_caller=caller or joined,
                 sleep=self.sleep,
+                **kw,
             )
         if runner is not None:
             self.runners.append(runner)
@@ -307,3 +308,37 @@ async def test_session_closing_on_its_own_reports_and_cleans_the_room(job, livek
     assert done.end_reason  # the session's close reason
     assert [t["role"] for t in done.transcript] == ["agent", "user", "agent"]
     assert [r.room for r in livekit.calls("RoomService", "DeleteRoom")] == [row.room_name]
+
+
+@pytest.mark.parametrize("joins", ["after_the_render", "at_once"])
+async def test_greeting_is_prerendered_while_the_caller_joins(job, joins):
+    """The greeting is synthesized at job start; when the lead arrives it plays from that
+    render (finished or still running): one TTS request, no second round trip."""
+    from tests.agent.fake_audio import InstantAudioOutput, RecordingTTS
+
+    tts, sink = RecordingTTS(), InstantAudioOutput()
+
+    async def caller_joins():
+        if joins == "after_the_render":
+            await tts.done.wait()
+
+    row = await create_call()
+    runner = await job.start(meta_for(row), tts=tts, audio_output=sink, caller=caller_joins)
+    await runner.greeting
+    assert tts.texts == [BRIEF.opening_line]  # one request, the whole line
+    assert sink.frames > 0
+    assert said(runner) == [("assistant", BRIEF.opening_line)]
+    assert runner.agent.voice_started.is_set()
+
+
+async def test_greeting_without_prerender_goes_through_the_live_tts(job):
+    from tests.agent.fake_audio import InstantAudioOutput, RecordingTTS
+
+    tts, sink = RecordingTTS(), InstantAudioOutput()
+    row = await create_call()
+    runner = await job.start(meta_for(row), tts=tts, audio_output=sink, prerender_greeting=False)
+    await runner.greeting
+    # The live pipeline speaks it sentence by sentence.
+    assert tts.texts == ["Hi Sam, this is Nova from Acme Realty.", "Do you have a minute?"]
+    assert sink.frames > 0
+    assert said(runner) == [("assistant", BRIEF.opening_line)]
