@@ -376,3 +376,27 @@ async def test_arabic_brief_selects_arabic_prompt_stt_and_voice(convo, settings,
     assert prompts.voicemail_message(meta).startswith("مرحباً Sam، هذه رسالة")
     # A cloned voice on the dispatch wins over the defaults.
     assert tts_voice(settings, meta.model_copy(update={"voice_id": "voice-123"})) == "voice-123"
+
+
+async def test_outcome_is_kept_when_the_control_plane_is_down(convo, settings):
+    class Down(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request):
+            return httpx.Response(503, json={"detail": "maintenance"})
+
+    c = await convo(
+        "qualify_interest",
+        [
+            call("record_answer", question="What is your budget?", answer="2M"),
+            call("record_outcome", outcome="qualified", goal_completed=True),
+            "Thanks!",
+        ],
+    )
+    c.state.reporter = Reporter(
+        settings, c.call.id, "http://testserver/internal/worker", transport=Down(), retry_delay=0
+    )
+    r = await c.session.run(user_input="2M")
+    r.expect.contains_function_call_output(
+        output="Outcome recorded. Wrap up politely, say goodbye and call end_call."
+    )
+    assert (c.state.outcome, c.state.goal_completed) == ("qualified", True)  # sent again at the end
+    await c.state.reporter.aclose()

@@ -75,9 +75,14 @@ class Job:
         return runner
 
     async def close(self) -> None:
-        self.gate.set()
+        # Let in-flight reports finish (a cancelled request could leave a SQLite write
+        # transaction open), close the session (which hangs up and reports), then stop
+        # the duration watchdogs.
         for r in self.runners:
+            if r.started_task is not None:
+                await asyncio.wait_for(asyncio.shield(r.started_task), 5)
             await r.session.aclose()
+            await asyncio.wait_for(r.ended.wait(), 5)
             for t in list(r._tasks):
                 t.cancel()
         for rep in self.reporters:

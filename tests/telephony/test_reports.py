@@ -352,3 +352,47 @@ async def test_old_report_ids_are_pruned_and_stay_unreplayable(client, clock, se
     assert ids == [other.id]  # the 2-hour-old id was forgotten...
     r = await post(client, call.id, body, headers)
     assert r.status_code == 401  # ...and its report is still refused on its timestamp
+
+
+async def test_reporter_never_retries_an_sms_whose_request_may_have_arrived(
+    app, clock, settings, twilio
+):
+    from nova.agent.reporting import Reporter, ReportRejected
+
+    call = await create_call()
+    inner = httpx.ASGITransport(app=app)
+    attempts: list[int] = []
+
+    class LostAnswer(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request):
+            attempts.append(1)
+            resp = await inner.handle_async_request(request)
+            await resp.aread()
+            raise httpx.ReadTimeout("no answer")
+
+    reporter = Reporter(
+        settings,
+        call.id,
+        "http://testserver/internal/worker",
+        transport=LostAnswer(),
+        retry_delay=0,
+    )
+    with pytest.raises(ReportRejected):
+        await reporter.send("sms", {"link_kind": "booking", "url": "https://cal.example.com/x"})
+    assert len(attempts) == 1 and len(twilio.messages) == 1  # sent once, never twice
+
+    class Refused(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request):
+            attempts.append(1)
+            raise httpx.ConnectError("refused")
+
+    attempts.clear()
+    reporter2 = Reporter(
+        settings, call.id, "http://testserver/internal/worker", transport=Refused(), retry_delay=0
+    )
+    with pytest.raises(ReportRejected) as exc:
+        await reporter2.send("sms", {"link_kind": "booking", "url": "https://cal.example.com/x"})
+    assert len(attempts) == settings.worker_report_attempts  # never left: safe to retry
+    assert exc.value.status == 0
+    await reporter.aclose()
+    await reporter2.aclose()
