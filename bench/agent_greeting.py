@@ -107,7 +107,10 @@ async def main(n: int) -> None:
         for i in range(5):  # warm-up (imports, first-use caches)
             await one(settings, i, live=live)
         rows = [await one(settings, i, live=live) for i in range(n)]
-        col = lambda k: [r[k] for r in rows]  # noqa: E731
+
+        def col(k: str, rows: list[dict[str, float]] = rows) -> list[float]:
+            return [r[k] for r in rows]
+
         if live:
             print("live path (caller already there):")
             print(summary("  job start -> session.say(opening_line)", col("say")))
