@@ -497,9 +497,9 @@ async def run_job(
         log.error("job %s has invalid dispatch metadata: %s", ctx.job.id, exc)
         ctx.shutdown("invalid metadata")
         return None
+    own_reporter = reporter is None
     if reporter is None:
         reporter = Reporter.for_call(settings, meta)
-        ctx.add_shutdown_callback(reporter.aclose)
     state = CallState(meta=meta)
     vad_key = "vad_sip" if meta.mode == "sip" else "vad"
     session = build_session(
@@ -526,7 +526,14 @@ async def run_job(
         sleep=sleep,
         prerender_greeting=prerender_greeting,
     )
-    ctx.add_shutdown_callback(lambda: runner.finalize("worker shutdown"))
+
+    async def on_shutdown() -> None:
+        # livekit runs shutdown callbacks concurrently: report, then close, in one.
+        await runner.finalize("worker shutdown")
+        if own_reporter:
+            await reporter.aclose()
+
+    ctx.add_shutdown_callback(on_shutdown)
     await runner.run()
     return runner
 
