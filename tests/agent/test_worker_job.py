@@ -347,3 +347,15 @@ async def test_greeting_without_prerender_goes_through_the_live_tts(job):
     assert tts.texts == ["Hi Sam, this is Nova from Acme Realty.", "Do you have a minute?"]
     assert sink.frames > 0
     assert said(runner) == [("assistant", BRIEF.opening_line)]
+
+
+async def test_worker_shutdown_reports_the_call(job):
+    """The worker shutting down mid-call (drain, deploy) still reports the end."""
+    row = await create_call()
+    runner = await job.start(meta_for(row))
+    await runner.greeting
+    await runner.started_task
+    await asyncio.gather(*(cb("shutdown") for cb in runner.ctx._shutdown_callbacks))
+    done = await get_call(row.id)
+    assert (done.status, done.end_reason) == ("completed", "worker shutdown")
+    assert done.transcript[0]["text"] == BRIEF.opening_line
