@@ -39,6 +39,10 @@ NO_ANSWER_CODES = {408, 480, 487}
 GOODBYE_PLAYOUT_SECONDS = 10.0
 
 
+# Whether prewarm could load the offline end-of-turn model (None: not tried yet).
+_eot_loaded: bool | None = None
+
+
 def sip_outcome(code: int | None) -> str:
     """SIP final response → call outcome."""
     if code in BUSY_CODES:
@@ -113,7 +117,7 @@ def build_tts(settings: Settings, meta: DispatchMetadata) -> Any:
 def turn_handling(settings: Settings, meta: DispatchMetadata) -> dict[str, Any]:
     """End-of-turn detection and interruption settings; SIP gets the noise-robust ones."""
     detection: Any = "vad"
-    if settings.agent_turn_detector:
+    if settings.agent_turn_detector and _eot_loaded is not False:
         try:
             from livekit.agents.inference.eot import TurnDetector
 
@@ -466,13 +470,16 @@ def prewarm(proc: JobProcess) -> None:
     proc.userdata["vad_sip"] = silero.VAD.load(
         activation_threshold=0.6, min_speech_duration=0.12, min_silence_duration=0.6
     )
+    global _eot_loaded
     if get_settings().agent_turn_detector:
         try:
             from livekit import local_inference
 
             local_inference.init_eot()
-        except Exception as exc:  # noqa: BLE001
-            log.warning("end-of-turn model could not be preloaded: %s", exc)
+            _eot_loaded = True
+        except Exception as exc:  # noqa: BLE001 - sessions fall back to VAD endpointing
+            _eot_loaded = False
+            log.warning("end-of-turn model could not be loaded, using VAD endpointing: %s", exc)
 
 
 async def run_job(

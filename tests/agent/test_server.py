@@ -63,6 +63,13 @@ async def test_voice_session_from_settings_demo_and_sip(settings, openai_fake):
     assert th["interruption"]["min_duration"] == 0.8 and th["interruption"]["min_words"] == 2
     demo = turn_handling(settings, meta_for(row, mode="demo"))
     assert "interruption" not in demo
+    import nova.agent.server as server_mod
+
+    server_mod._eot_loaded = False  # prewarm could not load the model
+    try:
+        assert turn_handling(settings, sip_meta)["turn_detection"] == "vad"
+    finally:
+        server_mod._eot_loaded = None
     settings.agent_turn_detector = False
     assert turn_handling(settings, sip_meta)["turn_detection"] == "vad"
     # Another provider by name goes through LiveKit Inference.
