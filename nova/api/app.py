@@ -32,6 +32,7 @@ ROUTER_MODULES: list[str] = [
     "nova.billing.router:referrals_router",
     "nova.portals.router",
     "nova.calls.history",
+    "nova.telephony.reports",
     "nova.api.web",
 ]
 

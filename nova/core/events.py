@@ -40,6 +40,7 @@ PLUGIN_MODULES: list[str] = [
     "nova.twilio_byo.plugin",
     "nova.billing.plugin",
     "nova.portals.plugin",
+    "nova.telephony.reports",
 ]
 
 DEFAULT_RETRY_DELAYS: tuple[float, ...] = (1, 5, 30, 120, 600, 1800, 3600)
