@@ -79,7 +79,8 @@ def build_stt(settings: Settings, meta: DispatchMetadata) -> Any:
 
 
 def build_llm(settings: Settings, meta: DispatchMetadata) -> Any:
-    model = settings.agent_llm_model or settings.llm_model
+    # The fine-tune loop's promoted alias (sent by the control plane) wins over the default.
+    model = meta.llm_model or settings.agent_llm_model or settings.llm_model
     if "/" in model and not settings.openai_base_url:
         return model
     from livekit.plugins import openai

@@ -248,6 +248,20 @@ async def precheck_minutes(settings: Settings, user: User, leads: int) -> None:
             await s.rollback()
 
 
+async def _opted_out() -> str:
+    return "The lead opted out of calls from this account (do-not-call list)"
+
+
+async def do_not_call_phones(
+    session: AsyncSession, phones: list[str], user: User | None
+) -> set[str]:
+    """Phones in the batch that asked this account (or anonymous demos) not to call again."""
+    from nova.telephony.reports import is_do_not_call
+
+    owner = user.id if user else None
+    return {p for p in phones if await is_do_not_call(session, p, owner)}
+
+
 async def place_calls(
     session: AsyncSession,
     settings: Settings,
@@ -356,7 +370,10 @@ async def place_calls(
     # Dispatch before writing the rows: an anonymous batch then holds no database lock
     # while LiveKit answers (on SQLite every transaction is the single writer). The worker
     # reads its brief from the dispatch metadata, not from these rows.
-    outcomes = await asyncio.gather(*(_dispatch(settings, m) for m in metas))
+    blocked = await do_not_call_phones(session, [m.lead.phone for m in metas], user)
+    outcomes = await asyncio.gather(
+        *(_opted_out() if m.lead.phone in blocked else _dispatch(settings, m) for m in metas)
+    )
 
     started = clock.now()
     dispatched: list[Call] = []

@@ -98,3 +98,13 @@ def test_control_plane_never_imports_livekit_agents():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+async def test_promoted_model_alias_overrides_the_default_llm(settings, openai_fake):
+    from nova.agent.server import build_llm
+
+    settings.agent_llm_model = "gpt-4o-mini"
+    meta = meta_for(await create_call())
+    assert build_llm(settings, meta).model == "gpt-4o-mini"
+    promoted = meta.model_copy(update={"llm_model": "ft:gpt-4o-mini:nova:2026-06-11"})
+    assert build_llm(settings, promoted).model == "ft:gpt-4o-mini:nova:2026-06-11"

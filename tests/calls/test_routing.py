@@ -121,3 +121,22 @@ async def test_call_budget_is_capped_for_plans_with_overage(client, user, liveki
     r = await client.post("/calls", json=payload(), headers=user["headers"])
     assert r.status_code == 200
     assert _meta(livekit).max_duration_seconds == 420
+
+
+async def test_opted_out_lead_is_not_dialled_again(client, user, livekit):
+    from nova.models.worker import DoNotCall
+
+    async with session_scope() as s:
+        s.add(DoNotCall(owner_id=user["user"]["id"], phone="+971501234567", reason="asked"))
+    r = await client.post("/calls", json=payload(leads=leads(2)), headers=user["headers"])
+    assert r.status_code == 200
+    body = r.json()
+    by_phone = {c["phone"]: c for c in body["calls"]}
+    assert by_phone["+971501234567"]["status"] == "failed"
+    assert "do-not-call" in by_phone["+971501234567"]["error"]
+    assert body["dispatched"] == 1
+    metas = [
+        _meta(livekit, i)
+        for i in range(len(livekit.calls("AgentDispatchService", "CreateDispatch")))
+    ]
+    assert [m.lead.phone for m in metas] == [p for p in by_phone if p != "+971501234567"]
