@@ -6,6 +6,7 @@ from nova.models.calls import Call, CallContext
 from nova.models.events import Event, Task
 from nova.models.idempotency import IdempotencyRecord
 from nova.models.user import PasswordResetCode, User
+from nova.models.webhooks import Webhook, WebhookDelivery
 
 __all__ = [
     "BillingAccount",
@@ -17,4 +18,6 @@ __all__ = [
     "PasswordResetCode",
     "Task",
     "User",
+    "Webhook",
+    "WebhookDelivery",
 ]
