@@ -28,6 +28,10 @@ ROOT = Path(__file__).resolve().parents[2]
 EVENTS = 200
 
 
+def _tail(log: Path) -> str:
+    return log.read_text()[-3000:]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -50,7 +54,7 @@ async def _start_server(env: dict[str, str], port: int, log: Path) -> asyncio.su
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
         for _ in range(300):  # waiting for another process to listen: up to 30 s
             if proc.returncode is not None:
-                raise AssertionError(f"server exited early:\n{log.read_text()[-3000:]}")
+                raise AssertionError(f"server exited early:\n{_tail(log)}")
             try:
                 if (await c.get("/health")).status_code == 200:
                     return proc
@@ -58,7 +62,7 @@ async def _start_server(env: dict[str, str], port: int, log: Path) -> asyncio.su
                 pass
             await asyncio.sleep(0.1)
     proc.kill()
-    raise AssertionError(f"server did not start:\n{log.read_text()[-3000:]}")
+    raise AssertionError(f"server did not start:\n{_tail(log)}")
 
 
 async def _unique_call_ids(receiver: Receiver, want: int, within: float) -> set[str]:
