@@ -16,9 +16,11 @@ from nova.webhooks.delivery import Deliverer
 from nova.webhooks.schemas import EVENT_TYPES
 
 
-@subscribe(*EVENT_TYPES, name="webhooks.fanout", max_attempts=20)
-async def fan_out(session: AsyncSession, event: Event) -> None:
-    await service.fan_out(session, event)
+@subscribe(*EVENT_TYPES, name="webhooks.fanout", max_attempts=20, batch=200)
+async def fan_out(session: AsyncSession, events: list[Event]) -> None:
+    """Create the delivery rows of a batch of events, in the pump's transaction (so exactly
+    once per event); the commit wakes the delivery loop."""
+    await service.fan_out_many(session, events)
 
 
 @background_service("webhooks.deliver")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -180,47 +181,63 @@ async def create_test_delivery(
 
 
 async def fan_out(session: AsyncSession, event: Event) -> int:
-    """One pending delivery per active webhook of the event's customer that subscribed to
-    its type. Idempotent: a webhook that already has this event is skipped."""
-    customer_id = (event.data or {}).get("customer_id")
-    if not customer_id or event.type not in EVENT_TYPES:
+    return await fan_out_many(session, [event])
+
+
+async def fan_out_many(session: AsyncSession, events: Sequence[Event | None]) -> int:
+    """One pending delivery per (event, active webhook of the event's customer subscribed to
+    its type). Idempotent: a (webhook, event) pair that already has a delivery is skipped.
+    A handful of queries for the whole batch, whatever its size."""
+    wanted = [
+        e
+        for e in events
+        if e is not None and e.type in EVENT_TYPES and (e.data or {}).get("customer_id")
+    ]
+    if not wanted:
         return 0
+    customers = {str(e.data["customer_id"]) for e in wanted}
     hooks = (
         await session.execute(
-            select(Webhook.id, Webhook.events).where(
-                Webhook.user_id == str(customer_id), Webhook.is_active
+            select(Webhook.id, Webhook.user_id, Webhook.events).where(
+                Webhook.user_id.in_(customers), Webhook.is_active
             )
         )
     ).all()
-    targets = [h.id for h in hooks if event.type in (h.events or ())]
-    if not targets:
+    if not hooks:
         return 0
-    done = set(
-        (
-            await session.execute(
-                select(WebhookDelivery.webhook_id).where(
-                    WebhookDelivery.webhook_id.in_(targets), WebhookDelivery.event_id == event.id
-                )
-            )
-        ).scalars()
-    )
-    now = clock.now()
-    created = 0
-    for webhook_id in targets:
-        if webhook_id in done:
-            continue
-        session.add(
-            WebhookDelivery(
-                webhook_id=webhook_id,
-                event_id=event.id,
-                event_type=event.type,
-                payload=dict(event.data),
-                next_attempt_at=now,
-                created_at=now,
-            )
+    by_customer: dict[str, list[Any]] = {}
+    for h in hooks:
+        by_customer.setdefault(h.user_id, []).append(h)
+    pairs = [
+        (h.id, e)
+        for e in wanted
+        for h in by_customer.get(str(e.data["customer_id"]), ())
+        if e.type in (h.events or ())
+    ]
+    if not pairs:
+        return 0
+    existing = await session.execute(
+        select(WebhookDelivery.webhook_id, WebhookDelivery.event_id).where(
+            WebhookDelivery.webhook_id.in_({w for w, _ in pairs}),
+            WebhookDelivery.event_id.in_({e.id for _, e in pairs}),
         )
-        created += 1
-    if created:
+    )
+    done = {(r[0], r[1]) for r in existing.all()}
+    now = clock.now()
+    rows = [
+        WebhookDelivery(
+            webhook_id=webhook_id,
+            event_id=e.id,
+            event_type=e.type,
+            payload=dict(e.data),
+            next_attempt_at=now,
+            created_at=now,
+        )
+        for webhook_id, e in pairs
+        if (webhook_id, e.id) not in done
+    ]
+    if rows:
+        session.add_all(rows)
         mark_wake(session)
         await session.flush()
-    return created
+    return len(rows)

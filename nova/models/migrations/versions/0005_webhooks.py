@@ -11,7 +11,6 @@ import sqlalchemy as sa
 import sqlmodel  # noqa: F401
 from alembic import op
 
-
 import nova.models.base
 
 revision: str = '0005'
