@@ -25,7 +25,6 @@ import asyncio
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -72,12 +71,20 @@ class Bench:
         self.ca, cert, key = make_tls_files(self.tmp)
         self.port = free_port()
         self.receiver = subprocess.Popen(
-            [sys.executable, str(ROOT / "bench" / "webhooks_receiver.py"), str(cert), str(key), str(self.port)],
+            [
+                sys.executable,
+                str(ROOT / "bench" / "webhooks_receiver.py"),
+                str(cert),
+                str(key),
+                str(self.port),
+            ],
             stdout=subprocess.PIPE,
         )
         assert self.receiver.stdout is not None
         assert self.receiver.stdout.readline().strip() == b"ready"
-        self.http = httpx.AsyncClient(verify=str(self.ca), base_url=f"https://127.0.0.1:{self.port}")
+        self.http = httpx.AsyncClient(
+            verify=str(self.ca), base_url=f"https://127.0.0.1:{self.port}"
+        )
         url = args.database_url or f"sqlite+aiosqlite:///{self.tmp / 'bench.db'}"
         self.settings = Settings(
             database_url=url,
@@ -85,6 +92,7 @@ class Bench:
             webhook_allow_cidrs=["127.0.0.1/32"],
             webhook_concurrency=args.concurrency,
             pump_concurrency=args.pump_concurrency,
+            db_pool_size=args.db_pool_size,
         )
         self.user_id = ""
         self.runner: BackgroundRunner | None = None
@@ -141,13 +149,26 @@ class Bench:
             )
 
     async def emit_at_rate(self, rate: float, seconds: float, start: int) -> tuple[int, float]:
+        """Emit ``rate`` events/s, each in its own transaction, from up to 32 concurrent
+        emitters (API requests are concurrent too)."""
         n = int(rate * seconds)
+        sem = asyncio.Semaphore(32)
+        tasks = []
+
+        async def one(i: int) -> None:
+            try:
+                await self.emit_one(i)
+            finally:
+                sem.release()
+
         t0 = time.perf_counter()
         for i in range(n):
             delay = t0 + i / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            await self.emit_one(start + i)
+            await sem.acquire()
+            tasks.append(asyncio.create_task(one(start + i)))
+        await asyncio.gather(*tasks)
         return n, time.perf_counter() - t0
 
     async def wait_received(self, n: int, limit: float = 300) -> None:
@@ -162,7 +183,7 @@ class Bench:
     async def records(self) -> list[tuple[str, float, float]]:
         return [tuple(r) for r in (await self.http.get("/stats")).json()["records"]]
 
-    def summarize(self, name: str, recs: list, extra: dict) -> dict:
+    def summarize(self, name: str, recs: list, extra: dict, quiet: bool = False) -> dict:
         first: dict[str, tuple[float, float]] = {}
         for did, t, arrival in recs:
             if did not in first or arrival < first[did][1]:
@@ -181,22 +202,56 @@ class Bench:
             "latency_ms_max": round(max(lat), 1),
             **extra,
         }
-        print(json.dumps(out), flush=True)
+        if not quiet:
+            print(json.dumps(out), flush=True)
         return out
+
+    async def emit_in_process(self, rate: float, seconds: float, start: int) -> tuple[int, float]:
+        """Run the emitter as a separate process (the API/calls side of the system)."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            "--emit-only",
+            "--database-url",
+            self.settings.database_url,
+            "--user-id",
+            self.user_id,
+            "--rate",
+            str(rate),
+            "--seconds",
+            str(seconds),
+            "--start",
+            str(start),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await proc.communicate()
+        n, took = json.loads(out.decode().strip().splitlines()[-1])
+        return n, took
 
     async def phase_rate(self, name: str, rate: float, seconds: float, start: int) -> dict:
         await self.http.post("/reset")
-        n, took = await self.emit_at_rate(rate, seconds, start)
+        cpu0 = time.process_time()
+        if self.args.emitter == "process":
+            n, took = await self.emit_in_process(rate, seconds, start)
+        else:
+            n, took = await self.emit_at_rate(rate, seconds, start)
         await self.wait_received(n)
+        cpu = time.process_time() - cpu0
         return self.summarize(
             name,
             await self.records(),
-            {"target_rate": rate, "emitted_per_s": round(n / took, 1)},
+            {
+                "nova_cpu_ms_per_event": round(cpu * 1000 / n, 2),
+                "target_rate": rate,
+                "emitted_per_s": round(n / took, 1),
+                "emitter": self.args.emitter,
+            },
         )
 
     async def phase_burst(self, n: int, start: int) -> dict:
         await self.stop_runner()
         await self.http.post("/reset")
+        cpu0 = time.process_time()
         for chunk in range(0, n, 500):
             async with session_scope() as s:
                 for i in range(chunk, min(n, chunk + 500)):
@@ -205,14 +260,19 @@ class Bench:
                         "call.ended",
                         {"call_id": f"burst-{start + i}", "customer_id": self.user_id},
                     )
+        cpu_emit = time.process_time() - cpu0
         t0 = time.time()
+        cpu0 = time.process_time()
         await self.start_runner()
         await self.wait_received(n)
+        cpu = time.process_time() - cpu0
         recs = await self.records()
         last = max(a for _, _, a in recs)
-        out = self.summarize("burst", [(d, t0, a) for d, _, a in recs], {})
+        out = self.summarize("burst", [(d, t0, a) for d, _, a in recs], {}, quiet=True)
         out["drain_seconds"] = round(last - t0, 2)
         out["deliveries_per_s_incl_startup"] = round(n / (last - t0), 1)
+        out["nova_cpu_ms_per_delivery"] = round(cpu * 1000 / n, 2)
+        out["emit_cpu_ms_per_event_500_per_txn"] = round(cpu_emit * 1000 / n, 2)
         print(json.dumps(out), flush=True)
         return out
 
@@ -222,9 +282,20 @@ class Bench:
         results = []
         try:
             results.append(await self.phase_rate("low", 20, 5, 0))
+            prof = None
+            if self.args.profile:
+                import cProfile
+
+                prof = cProfile.Profile()
+                prof.enable()
             results.append(
                 await self.phase_rate("sustained", self.args.rate, self.args.seconds, 1_000_000)
             )
+            if prof is not None:
+                import pstats
+
+                prof.disable()
+                pstats.Stats(prof).sort_stats("tottime").print_stats(40)
             if self.args.burst:
                 results.append(await self.phase_burst(self.args.burst, 2_000_000))
         finally:
@@ -233,6 +304,18 @@ class Bench:
             await dispose_engine()
             self.receiver.terminate()
         return results
+
+
+async def emit_only(args: argparse.Namespace) -> None:
+    settings = Settings(database_url=args.database_url)
+    init_engine(settings)
+    load_plugins()
+    bench = Bench.__new__(Bench)
+    bench.settings = settings
+    bench.user_id = args.user_id
+    n, took = await bench.emit_at_rate(args.rate, args.seconds, args.start)
+    await dispose_engine()
+    print(json.dumps([n, took]))
 
 
 def main() -> None:
@@ -244,7 +327,22 @@ def main() -> None:
     p.add_argument("--burst", type=int, default=5000)
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--pump-concurrency", type=int, default=32)
+    p.add_argument("--db-pool-size", type=int, default=20)
+    p.add_argument("--profile", action="store_true", help="cProfile the sustained phase")
+    p.add_argument(
+        "--emitter",
+        choices=["process", "inline"],
+        default="inline",
+        help="emit events from the Nova process (default, like API requests inside `nova serve`)"
+        " or from a separate process",
+    )
+    p.add_argument("--emit-only", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--user-id", help=argparse.SUPPRESS)
+    p.add_argument("--start", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.emit_only:
+        uvloop.run(emit_only(args))
+        return
     if args.db == "postgres" and not args.database_url:
         args.database_url = "postgresql+asyncpg://postgres@127.0.0.1:5432/nova_webhooks"
     print(json.dumps({"db": args.db, "load_avg": os.getloadavg(), "cpus": os.cpu_count()}))

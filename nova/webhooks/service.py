@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nova.core import clock, netguard
@@ -224,20 +224,24 @@ async def fan_out_many(session: AsyncSession, events: Sequence[Event | None]) ->
     )
     done = {(r[0], r[1]) for r in existing.all()}
     now = clock.now()
+    # A Core executemany: no ORM objects (constructing SQLModel instances costs more than
+    # the insert itself at hundreds of events per second).
     rows = [
-        WebhookDelivery(
-            webhook_id=webhook_id,
-            event_id=e.id,
-            event_type=e.type,
-            payload=dict(e.data),
-            next_attempt_at=now,
-            created_at=now,
-        )
+        {
+            "id": str(uuid.uuid4()),
+            "webhook_id": webhook_id,
+            "event_id": e.id,
+            "event_type": e.type,
+            "payload": dict(e.data),
+            "status": "pending",
+            "attempt_count": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
         for webhook_id, e in pairs
         if (webhook_id, e.id) not in done
     ]
     if rows:
-        session.add_all(rows)
+        await session.execute(insert(WebhookDelivery.__table__), rows)
         mark_wake(session)
-        await session.flush()
     return len(rows)
