@@ -10,8 +10,8 @@ with the task pump and the webhook delivery loop), and the emitter runs here too
 transaction per event as the calls domain does. Phases:
 
 * ``low``: 20 events/s for 5 s — event-to-first-attempt latency when idle;
-* ``sustained``: ``--rate`` events/s (1 webhook each) for ``--seconds`` s — does delivery keep
-  up, and the latency under that load;
+* ``rate-N``: N events/s (``--rates``, 1 webhook each) for ``--seconds`` s — does delivery
+  keep up, and the latency under that load;
 * ``burst``: ``--burst`` events queued while the runner is stopped, then the runner starts —
   the maximum drain rate (deliveries/s) from a backlog.
 
@@ -174,7 +174,7 @@ class Bench:
     async def wait_received(self, n: int, limit: float = 300) -> None:
         deadline = time.time() + limit
         while time.time() < deadline:
-            stats = (await self.http.get("/stats")).json()
+            stats = (await self.http.get("/count")).json()
             if stats["unique"] >= n:
                 return
             await asyncio.sleep(0.25)
@@ -263,9 +263,20 @@ class Bench:
         cpu_emit = time.process_time() - cpu0
         t0 = time.time()
         cpu0 = time.process_time()
+        prof = None
+        if self.args.profile:
+            import cProfile
+
+            prof = cProfile.Profile()
+            prof.enable()
         await self.start_runner()
         await self.wait_received(n)
         cpu = time.process_time() - cpu0
+        if prof is not None:
+            import pstats
+
+            prof.disable()
+            pstats.Stats(prof).sort_stats("tottime").print_stats(45)
         recs = await self.records()
         last = max(a for _, _, a in recs)
         out = self.summarize("burst", [(d, t0, a) for d, _, a in recs], {}, quiet=True)
@@ -282,20 +293,12 @@ class Bench:
         results = []
         try:
             results.append(await self.phase_rate("low", 20, 5, 0))
-            prof = None
-            if self.args.profile:
-                import cProfile
-
-                prof = cProfile.Profile()
-                prof.enable()
-            results.append(
-                await self.phase_rate("sustained", self.args.rate, self.args.seconds, 1_000_000)
-            )
-            if prof is not None:
-                import pstats
-
-                prof.disable()
-                pstats.Stats(prof).sort_stats("tottime").print_stats(40)
+            for k, rate in enumerate(float(r) for r in self.args.rates.split(",")):
+                results.append(
+                    await self.phase_rate(
+                        f"rate-{rate:g}", rate, self.args.seconds, 1_000_000 * (k + 1)
+                    )
+                )
             if self.args.burst:
                 results.append(await self.phase_burst(self.args.burst, 2_000_000))
         finally:
@@ -322,13 +325,14 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     p.add_argument("--database-url")
-    p.add_argument("--rate", type=float, default=300)
+    p.add_argument("--rates", default="100,300", help="sustained phases, events/s")
+    p.add_argument("--rate", type=float, default=300, help=argparse.SUPPRESS)
     p.add_argument("--seconds", type=float, default=20)
     p.add_argument("--burst", type=int, default=5000)
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--pump-concurrency", type=int, default=32)
     p.add_argument("--db-pool-size", type=int, default=20)
-    p.add_argument("--profile", action="store_true", help="cProfile the sustained phase")
+    p.add_argument("--profile", action="store_true", help="cProfile the burst drain")
     p.add_argument(
         "--emitter",
         choices=["process", "inline"],

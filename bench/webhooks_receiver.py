@@ -37,6 +37,9 @@ async def main(cert: str, key: str, port: int) -> None:
             }
         )
 
+    async def count(_: web.Request) -> web.Response:
+        return web.json_response({"count": len(records), "unique": len({r[0] for r in records})})
+
     async def reset(_: web.Request) -> web.Response:
         records.clear()
         return web.Response(text="ok")
@@ -44,6 +47,7 @@ async def main(cert: str, key: str, port: int) -> None:
     app = web.Application()
     app.router.add_post("/hook", hook)
     app.router.add_get("/stats", stats)
+    app.router.add_get("/count", count)
     app.router.add_post("/reset", reset)
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)

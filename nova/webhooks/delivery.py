@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import heapq
 import ipaddress
 import json
@@ -123,7 +124,13 @@ def build_headers(job: Job, body: bytes, when: datetime) -> dict[str, str]:
 
 
 def allowed_networks(settings: Settings) -> list:
-    return netguard.parse_networks([*settings.ssrf_allow_cidrs, *settings.webhook_allow_cidrs])
+    """The SSRF allow-list for webhooks: ``ssrf_allow_cidrs`` + ``webhook_allow_cidrs``."""
+    return _networks((*settings.ssrf_allow_cidrs, *settings.webhook_allow_cidrs))
+
+
+@functools.lru_cache(maxsize=16)
+def _networks(cidrs: tuple[str, ...]) -> list:
+    return netguard.parse_networks(cidrs)
 
 
 def ssl_context(settings: Settings) -> ssl.SSLContext:
@@ -462,9 +469,11 @@ class Deliverer:
         async def run(job: Job) -> None:
             results.put_nowait(await self.attempt(job))
 
+        saturated = False  # the last claim was cut short by capacity: more may be due
+
         def finished(t: asyncio.Task[None]) -> None:
             inflight.discard(t)
-            if len(inflight) <= low_water:
+            if saturated and len(inflight) <= low_water:
                 self._wake.set()
 
         async def recorder() -> None:
@@ -486,6 +495,7 @@ class Deliverer:
             while not stop.is_set():
                 free = self.concurrency - len(inflight)
                 jobs: list[Job] = []
+                saturated = free <= 0
                 if free > 0:
                     try:
                         jobs = await self.claim(min(free, self.batch_size))
@@ -496,6 +506,7 @@ class Deliverer:
                     inflight.add(t)
                     t.add_done_callback(finished)
                 if jobs and len(jobs) == min(free, self.batch_size):
+                    saturated = True
                     continue  # more may be due right now
                 self._wake.clear()
                 waits = [
