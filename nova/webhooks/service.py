@@ -22,6 +22,7 @@ from nova.core.settings import Settings
 from nova.models.events import Event
 from nova.models.user import User
 from nova.models.webhooks import Webhook, WebhookDelivery
+from nova.webhooks import delivery
 from nova.webhooks.delivery import allowed_networks, mark_wake
 from nova.webhooks.schemas import EVENT_TYPES
 from nova.webhooks.signing import generate_secret, hash_secret
@@ -198,9 +199,9 @@ async def fan_out_many(session: AsyncSession, events: Sequence[Event | None]) ->
     customers = {str(e.data["customer_id"]) for e in wanted}
     hooks = (
         await session.execute(
-            select(Webhook.id, Webhook.user_id, Webhook.events).where(
-                Webhook.user_id.in_(customers), Webhook.is_active
-            )
+            select(
+                Webhook.id, Webhook.user_id, Webhook.events, Webhook.url, Webhook.secret_hash
+            ).where(Webhook.user_id.in_(customers), Webhook.is_active)
         )
     ).all()
     if not hooks:
@@ -209,7 +210,7 @@ async def fan_out_many(session: AsyncSession, events: Sequence[Event | None]) ->
     for h in hooks:
         by_customer.setdefault(h.user_id, []).append(h)
     pairs = [
-        (h.id, e)
+        (h, e)
         for e in wanted
         for h in by_customer.get(str(e.data["customer_id"]), ())
         if e.type in (h.events or ())
@@ -218,30 +219,58 @@ async def fan_out_many(session: AsyncSession, events: Sequence[Event | None]) ->
         return 0
     existing = await session.execute(
         select(WebhookDelivery.webhook_id, WebhookDelivery.event_id).where(
-            WebhookDelivery.webhook_id.in_({w for w, _ in pairs}),
+            WebhookDelivery.webhook_id.in_({h.id for h, _ in pairs}),
             WebhookDelivery.event_id.in_({e.id for _, e in pairs}),
         )
     )
     done = {(r[0], r[1]) for r in existing.all()}
     now = clock.now()
-    # A Core executemany: no ORM objects (constructing SQLModel instances costs more than
-    # the insert itself at hundreds of events per second).
-    rows = [
-        {
+    # When a delivery loop runs in this process, rows it has room for are inserted already
+    # leased to it and handed over at commit (no claim round trip); the rest wait as pending.
+    local, room = delivery.local_deliverer()
+    lease = uuid.uuid4().hex
+    locked_until = now + timedelta(seconds=local.lease_seconds) if local else None
+    rows: list[dict[str, Any]] = []
+    jobs: list[delivery.Job] = []
+    for h, e in pairs:
+        if (h.id, e.id) in done:
+            continue
+        row = {
             "id": str(uuid.uuid4()),
-            "webhook_id": webhook_id,
+            "webhook_id": h.id,
             "event_id": e.id,
             "event_type": e.type,
             "payload": dict(e.data),
             "status": "pending",
             "attempt_count": 0,
             "next_attempt_at": now,
+            "locked_until": None,
+            "lease_id": None,
             "created_at": now,
         }
-        for webhook_id, e in pairs
-        if (webhook_id, e.id) not in done
-    ]
+        if len(jobs) < room:
+            row.update(status="delivering", attempt_count=1, locked_until=locked_until)
+            row["lease_id"] = lease
+            jobs.append(
+                delivery.Job(
+                    id=row["id"],
+                    webhook_id=h.id,
+                    event_type=e.type,
+                    data=row["payload"],
+                    attempt=1,
+                    lease_id=lease,
+                    url=h.url,
+                    secret_hash=h.secret_hash,
+                    active=True,
+                )
+            )
+        rows.append(row)
     if rows:
+        # A Core executemany: no ORM objects (constructing SQLModel instances costs more
+        # than the insert itself at hundreds of events per second).
         await session.execute(insert(WebhookDelivery.__table__), rows)
-        mark_wake(session)
+        if jobs:
+            delivery.hand_off(session, jobs)
+        if len(jobs) < len(rows):
+            mark_wake(session)
     return len(rows)

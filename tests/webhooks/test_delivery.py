@@ -320,5 +320,7 @@ async def test_run_forever_wakes_on_commit(client, user, receiver, pump, setting
         await asyncio.wait_for(loop, 10)
     rows = await deliveries()
     assert [r.status for r in rows] == ["succeeded"] * 3
+    # The fan-out handed the new rows straight to the running loop (no claim round trip).
+    assert d.handed_off == 3
     bodies = sorted(json.loads(r.body)["data"]["call_id"] for r in receiver.requests)
     assert bodies == ["0", "1", "2"]
