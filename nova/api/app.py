@@ -33,6 +33,7 @@ ROUTER_MODULES: list[str] = [
     "nova.portals.router",
     "nova.calls.history",
     "nova.telephony.reports",
+    "nova.webhooks.router",
     "nova.api.web",
 ]
 

@@ -179,6 +179,15 @@ class Settings(BaseSettings):
 
     # --- webhooks (outbound) --------------------------------------------------------------
     webhook_ca_bundle: str | None = None
+    # Subnets webhook URLs may point at despite the SSRF guard (with ssrf_allow_cidrs).
+    webhook_allow_cidrs: list[str] = Field(default_factory=list)
+    webhook_timeout_seconds: float = 10.0
+    webhook_max_per_user: int = 25
+    webhook_concurrency: int = 64
+    webhook_batch_size: int = 64
+    webhook_lease_seconds: float = 60.0
+    webhook_poll_seconds: float = 1.0
+    webhook_test_rate_limit: int = 10
 
     # --- billing --------------------------------------------------------------------------
     stripe_api_key: SecretStr | None = Field(

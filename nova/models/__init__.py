@@ -19,6 +19,7 @@ from nova.models.quality import CallScore, FineTuneRun
 from nova.models.twilio import TwilioCredential, TwilioNumber, TwilioNumberOtp
 from nova.models.user import PasswordResetCode, User
 from nova.models.voice import VoiceConsent, VoiceProfile, VoiceSample
+from nova.models.webhooks import Webhook, WebhookDelivery
 from nova.models.worker import DoNotCall, WorkerReport
 
 __all__ = [
@@ -49,4 +50,6 @@ __all__ = [
     "VoiceSample",
     "ZiinaPayment",
     "WorkerReport",
+    "Webhook",
+    "WebhookDelivery",
 ]

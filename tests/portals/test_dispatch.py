@@ -118,7 +118,7 @@ async def test_crash_between_ack_and_dispatch_still_calls_the_lead(client, user,
     restarted = TaskPump(lease_seconds=30)
     assert await restarted.drain() == 0  # the lease still holds: nothing runs twice
     clock.advance(31)
-    assert await restarted.drain() == 1
+    assert await restarted.drain() >= 1  # the dispatch (and the call.started it emits)
     lead = await _lead(ack["lead_id"])
     assert lead.status == "dispatched", lead.error
     assert len(livekit.calls("AgentDispatchService", "CreateDispatch")) == 1
