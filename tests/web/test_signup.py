@@ -33,3 +33,23 @@ async def test_duplicate_sign_up_shows_api_detail(page, client):
     await page.get_by_role("button", name="Create account").click()
     await expect(page.get_by_role("alert")).to_have_text("Email already registered")
     await expect(page.get_by_role("link", name="Log in").last).to_be_visible()
+
+
+async def test_pages_fit_a_phone_screen(browser, live_server):
+    context = await browser.new_context(
+        base_url=live_server, viewport={"width": 390, "height": 800}
+    )
+    page = await context.new_page()
+    await page.goto("/#/signup")
+    await page.get_by_label("Email").fill("phone@example.com")
+    await page.get_by_label("Password").fill("a-strong-password")
+    await page.get_by_role("button", name="Create account").click()
+    await expect(page.get_by_role("heading", name="Deploy your first agent")).to_be_visible()
+    for route in ("#/deploy", "#/calls", "#/usage", "#/webhooks"):
+        await page.goto("/" + route)
+        await page.wait_for_load_state("networkidle")
+        overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{route} scrolls sideways by {overflow}px"
+    await page.goto("/#/deploy")
+    await snap(page, "09-wizard-phone")
+    await context.close()
