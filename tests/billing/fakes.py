@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from nova.core import clock
+from tests.fakes.base import LoopbackServer
 
 _seq = itertools.count(1)
 
@@ -64,7 +65,7 @@ class Failure:
     times: int | None = 1
 
 
-class FakeStripe:
+class FakeStripe(LoopbackServer):
     api_key = "sk_test_fake"
 
     def __init__(self) -> None:
@@ -77,7 +78,6 @@ class FakeStripe:
         self.failures: dict[str, Failure] = {}
         # Status a new subscription gets: "incomplete" (needs client confirmation) or "active".
         self.new_subscription_status = "incomplete"
-        self._runner: web.AppRunner | None = None
         self.port = 0
         self._idem: dict[str, tuple[int, dict]] = {}
 
@@ -85,19 +85,10 @@ class FakeStripe:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def __aenter__(self) -> FakeStripe:
+    def build_app(self) -> web.Application:
         app = web.Application()
         app.router.add_route("*", "/v1/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        return app
 
     # --- test controls ------------------------------------------------------------------
 
@@ -303,31 +294,21 @@ class FakeStripe:
 
 
 @dataclass
-class FakeZiina:
+class FakeZiina(LoopbackServer):
     api_key: str = "ziina-test-key"
     intents: dict[str, dict] = field(default_factory=dict)
     recorded: list[dict] = field(default_factory=list)
     fail_status: int | None = None
     port: int = 0
-    _runner: web.AppRunner | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/api"
 
-    async def __aenter__(self) -> FakeZiina:
+    def build_app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/api/payment_intent", self._create)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        return app
 
     async def _create(self, request: web.Request) -> web.Response:
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":

@@ -26,6 +26,8 @@ from livekit import api
 from livekit.protocol import agent_dispatch as ad
 from livekit.protocol import models, room, sip
 
+from tests.fakes.base import LoopbackServer
+
 API_KEY = "devkey"
 API_SECRET = "devsecret-devsecret-devsecret-devsecret"  # >= 32 chars
 
@@ -46,7 +48,7 @@ class Recorded:
     request: Any
 
 
-class FakeLiveKit:
+class FakeLiveKit(LoopbackServer):
     def __init__(self, api_key: str = API_KEY, api_secret: str = API_SECRET) -> None:
         self.api_key = api_key
         self.api_secret = api_secret
@@ -59,8 +61,6 @@ class FakeLiveKit:
         self.failures: dict[tuple[str, str], Failure] = {}
         self.delays: dict[tuple[str, str], float] = {}
         self.hooks: dict[tuple[str, str], Callable[[Any], Any]] = {}
-        self._runner: web.AppRunner | None = None
-        self.port = 0
         self._verifier = api.TokenVerifier(api_key, api_secret)
         self._routes: dict[tuple[str, str], tuple[type, Callable[[Any], Any]]] = {
             ("RoomService", "CreateRoom"): (room.CreateRoomRequest, self._create_room),
@@ -98,26 +98,10 @@ class FakeLiveKit:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self) -> FakeLiveKit:
+    def build_app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/twirp/livekit.{service}/{method}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeLiveKit:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+        return app
 
     # --- test controls ----------------------------------------------------------------
     def fail(

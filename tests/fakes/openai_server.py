@@ -17,6 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.base import LoopbackServer
+
 ChatFn = Callable[[dict[str, Any]], Any]
 
 
@@ -37,7 +39,7 @@ def chat_response(content: str | None, model: str = "fake-model", **message: Any
     }
 
 
-class FakeOpenAI:
+class FakeOpenAI(LoopbackServer):
     def __init__(self, chat: ChatFn | None = None, delay: float = 0.0) -> None:
         self.chat: ChatFn = chat or (lambda body: "ok")
         self.delay = delay
@@ -45,8 +47,6 @@ class FakeOpenAI:
         self.extra: dict[
             tuple[str, str], Callable[[web.Request], Awaitable[web.StreamResponse]]
         ] = {}
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
     @property
     def base_url(self) -> str:
@@ -55,25 +55,10 @@ class FakeOpenAI:
     def route(self, method: str, path: str, handler) -> None:
         self.extra[(method.upper(), path)] = handler
 
-    async def start(self) -> FakeOpenAI:
+    def build_app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def __aenter__(self) -> FakeOpenAI:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+        return app
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = "/" + request.match_info["tail"]

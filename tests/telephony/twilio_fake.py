@@ -13,33 +13,25 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.base import LoopbackServer
 
-class FakeTwilio:
+
+class FakeTwilio(LoopbackServer):
     def __init__(self, account_sid: str = "AC" + "0" * 32, auth_token: str = "tw-token") -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.messages: list[dict[str, Any]] = []
         self.fail_with: tuple[int, int, str] | None = None  # (status, code, message)
-        self._runner: web.AppRunner | None = None
         self.port = 0
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def __aenter__(self) -> FakeTwilio:
+    def build_app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", self._create)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        return app
 
     async def _create(self, request: web.Request) -> web.Response:
         expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from tests.fakes.base import LoopbackServer
+
 ACCOUNT_SID = "AC" + "a1" * 14 + "9f3e"
 API_KEY_SID = "SK" + "b2" * 14 + "7c1d"
 API_KEY_SECRET = "s3cr3t-" + "Zq9" * 8  # 31 chars
@@ -33,7 +35,7 @@ class Seen:
 
 
 @dataclass
-class FakeTwilio:
+class FakeTwilio(LoopbackServer):
     account_sid: str = ACCOUNT_SID
     api_key_sid: str = API_KEY_SID
     api_key_secret: str = API_KEY_SECRET
@@ -45,7 +47,6 @@ class FakeTwilio:
     seen: list[Seen] = field(default_factory=list)
     failures: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     port: int = 0
-    _runner: web.AppRunner | None = None
 
     @property
     def url(self) -> str:
@@ -69,19 +70,10 @@ class FakeTwilio:
     def calls(self, method: str, contains: str) -> list[Seen]:
         return [s for s in self.seen if s.method == method and contains in s.path]
 
-    async def __aenter__(self) -> FakeTwilio:
+    def build_app(self) -> web.Application:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        return app
 
     @staticmethod
     def _error(status: int, code: int, message: str) -> web.Response:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from tests.fakes.base import LoopbackServer
+
 API_KEY = "xi-test-key-5f0c1d2e3a4b"
 MP3 = b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x00" * 64
 
@@ -27,7 +29,7 @@ class Seen:
     json: dict | None = None
 
 
-class FakeVoiceProvider:
+class FakeVoiceProvider(LoopbackServer):
     def __init__(self, api_key: str = API_KEY) -> None:
         self.api_key = api_key
         self.voices: dict[str, dict] = {}
@@ -36,7 +38,6 @@ class FakeVoiceProvider:
         # (method, path-prefix) -> list of (status, body) answered before normal handling
         self.failures: dict[tuple[str, str], list[tuple[int, dict]]] = {}
         self.voice_state: str | None = None  # fine_tuning state reported by GET
-        self._runner: web.AppRunner | None = None
         self.port = 0
 
     @property
@@ -50,19 +51,10 @@ class FakeVoiceProvider:
     def calls(self, method: str, prefix: str) -> list[Seen]:
         return [s for s in self.seen if s.method == method and s.path.startswith(prefix)]
 
-    async def __aenter__(self) -> FakeVoiceProvider:
+    def build_app(self) -> web.Application:
         app = web.Application(client_max_size=32 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        return app
 
     @staticmethod
     def _err(status: int, message: str) -> web.Response:
