@@ -146,7 +146,8 @@ async def emit(session: AsyncSession, type: str, data: dict[str, Any]) -> Event:
     now = clock.now()
     event = Event(type=type, data=data, created_at=now)
     session.add(event)
-    for name in subscribers(type):
+    names = subscribers(type)
+    for name in names:
         spec = _handlers[name]
         session.add(
             Task(
@@ -158,7 +159,10 @@ async def emit(session: AsyncSession, type: str, data: dict[str, Any]) -> Event:
                 created_at=now,
             )
         )
-    _mark_wake(session)
+    if names:
+        # Only a commit that queued work wakes the pump: an event nobody subscribes to
+        # (e.g. call.started today) must not cost a task poll per commit.
+        _mark_wake(session)
     await session.flush()
     return event
 
