@@ -62,7 +62,7 @@ async def drive(app, n: int, body: bytes, path: str = "/calls") -> tuple[int, di
 
         out = {}
 
-        async def send(message):
+        async def send(message, out=out):
             if message["type"] == "http.response.start":
                 out["status"] = message["status"]
 
