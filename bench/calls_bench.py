@@ -332,6 +332,21 @@ async def llm_batches(base: str, site: str, runs: int) -> dict:
     }
 
 
+def reset_postgres(url: str) -> None:
+    """Start from an empty schema (the bench database only)."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def reset() -> None:
+        eng = create_async_engine(url)
+        async with eng.begin() as c:
+            await c.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            await c.execute(text("CREATE SCHEMA public"))
+        await eng.dispose()
+
+    asyncio.run(reset())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--peers", action="store_true", help=argparse.SUPPRESS)
@@ -354,19 +369,7 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="nova-bench-")
     db_url = args.db or f"sqlite+aiosqlite:///{tmp}/bench.db"
     if args.db and args.db.startswith("postgresql"):
-        import asyncio as _a
-
-        from sqlalchemy import text
-        from sqlalchemy.ext.asyncio import create_async_engine
-
-        async def reset() -> None:
-            eng = create_async_engine(args.db)
-            async with eng.begin() as c:
-                await c.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-                await c.execute(text("CREATE SCHEMA public"))
-            await eng.dispose()
-
-        _a.run(reset())
+        reset_postgres(args.db)
     upgrade(db_url)
     only = set(args.only or ["throughput", "latency", "llm"])
     results = []

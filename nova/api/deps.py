@@ -18,7 +18,15 @@ from nova.models.user import User
 # is sent, so a failing commit turns into an error response instead of a 2xx for data that
 # was rolled back (FastAPI's default "request" scope ends yield-dependencies after sending).
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def _settings() -> Settings:
+    # ``get_settings`` is a plain (cached) function: FastAPI would run it in the thread pool
+    # on every request, a thread hop that costs more than the lookup itself.
+    return get_settings()
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
 
 
 def _bearer(request: Request) -> str | None:
