@@ -68,6 +68,10 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
     install_error_handlers(app)
     for router in _routers():
         app.include_router(router)
+    if settings.mcp_enabled:
+        from nova.mcp_server.mount import install as install_mcp
+
+        install_mcp(app, settings)  # /mcp; the MCP server starts with the lifespan
     app.add_middleware(
         BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, overrides=BODY_LIMIT_OVERRIDES
     )
