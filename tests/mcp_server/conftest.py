@@ -13,6 +13,24 @@ from mcp import Client
 from nova.mcp_server.client import NovaClient
 from nova.mcp_server.server import SessionProvider, build_server
 
+EXPECTED_TOOLS = {
+    "health_check",
+    "whoami",
+    "register",
+    "login",
+    "place_calls",
+    "get_call",
+    "get_call_brief",
+    "get_call_quality",
+    "get_usage",
+    "list_plans",
+    "list_webhooks",
+    "create_webhook",
+    "delete_webhook",
+    "test_webhook",
+    "get_demo_token",
+}
+
 
 class RecordingSleep:
     """Stands in for asyncio.sleep in the client's retry backoff: records, never waits."""

@@ -18,24 +18,9 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
+from tests.mcp_server.conftest import EXPECTED_TOOLS
+
 ROOT = Path(__file__).resolve().parents[2]
-EXPECTED_TOOLS = {
-    "health_check",
-    "whoami",
-    "register",
-    "login",
-    "place_calls",
-    "get_call",
-    "get_call_brief",
-    "get_call_quality",
-    "get_usage",
-    "list_plans",
-    "list_webhooks",
-    "create_webhook",
-    "delete_webhook",
-    "test_webhook",
-    "get_demo_token",
-}
 
 
 def _free_port() -> int:
