@@ -22,8 +22,9 @@ def _routers():
     """Every domain's router, in the order they appear in the OpenAPI document."""
     from nova.accounts.router import router as accounts
     from nova.api.health import router as health
+    from nova.quality.router import router as quality
 
-    return [health, accounts]
+    return [health, accounts, quality]
 
 
 # Extra (prefix → bytes) body caps for upload routes, e.g. voice enrolment.

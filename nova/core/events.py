@@ -34,7 +34,9 @@ from nova.models.events import Event, Task
 HandlerFn = Callable[..., Awaitable[None]]
 
 # Plug-in modules that register handlers. Each domain adds its module here.
-PLUGIN_MODULES: list[str] = []
+PLUGIN_MODULES: list[str] = [
+    "nova.quality.plugin",
+]
 
 DEFAULT_RETRY_DELAYS: tuple[float, ...] = (1, 5, 30, 120, 600, 1800, 3600)
 

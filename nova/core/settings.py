@@ -99,6 +99,39 @@ class Settings(BaseSettings):
     )
     llm_model: str = "gpt-4o-mini"
 
+    # --- quality (LLM-as-judge scoring, nightly fine-tune) ----------------------------------
+    # Judge model; empty means llm_model. Scoring needs OPENAI_API_KEY or OPENAI_BASE_URL.
+    quality_judge_model: str | None = None
+    quality_judge_timeout_seconds: float = 30.0
+    # Scoring attempts per call (provider errors and invalid judge output) and the waits
+    # between them in seconds (the last one repeats).
+    quality_max_attempts: int = 5
+    quality_retry_delays: list[float] = Field(default_factory=lambda: [30.0, 120.0, 600.0, 1800.0])
+    # Longest transcript sent to the judge (characters; the end of the call is kept).
+    quality_max_transcript_chars: int = 24_000
+    finetune_enabled: bool = False
+    # Nightly run time (UTC).
+    finetune_hour: int = 2
+    finetune_minute: int = 30
+    # Model fine-tuned and used as the baseline until a candidate is promoted (llm_model if empty).
+    finetune_base_model: str | None = None
+    finetune_suffix: str = "nova"
+    # Calls scored at least this overall (0-100) within the lookback window are training data.
+    finetune_min_score: int = 80
+    finetune_lookback_days: int = 30
+    # Fewest training examples that justify a job; most examples per job.
+    finetune_min_examples: int = 10
+    finetune_max_examples: int = 1000
+    # Share of the selected calls kept out of training for the evaluation (at most eval_max).
+    finetune_heldout_fraction: float = 0.2
+    finetune_eval_max_calls: int = 10
+    finetune_eval_max_turns: int = 6
+    # Candidate must beat the baseline by more than this (overall points) to be promoted.
+    finetune_promote_margin: float = 0.0
+    # Job polling interval (s) and how long a job may take before the run is abandoned (h).
+    finetune_poll_seconds: float = 300.0
+    finetune_max_hours: float = 48.0
+
     # --- LiveKit --------------------------------------------------------------------------
     livekit_url: str | None = Field(
         default=None, validation_alias=_alias("LIVEKIT_URL", "NOVA_LIVEKIT_URL")

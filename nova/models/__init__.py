@@ -5,13 +5,16 @@ from nova.models.billing import BillingAccount, MinuteReservation
 from nova.models.calls import Call, CallContext
 from nova.models.events import Event, Task
 from nova.models.idempotency import IdempotencyRecord
+from nova.models.quality import CallScore, FineTuneRun
 from nova.models.user import PasswordResetCode, User
 
 __all__ = [
     "BillingAccount",
     "Call",
     "CallContext",
+    "CallScore",
     "Event",
+    "FineTuneRun",
     "IdempotencyRecord",
     "MinuteReservation",
     "PasswordResetCode",
