@@ -253,10 +253,17 @@ class DemoTokenOut(_Out):
 class PlanOut(_Out):
     id: str | None = None
     name: str | None = None
+    price: float | None = None
+    currency: str | None = None
+    included_minutes: int | None = None
+    overage_per_minute: float | None = None
 
 
 class PlansOut(_Out):
     plans: list[PlanOut]
+    trial: dict[str, Any] | None = Field(
+        default=None, description="What a new account gets (days, minutes), when reported."
+    )
 
 
 def room_for_context(context_id: str) -> str:

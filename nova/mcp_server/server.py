@@ -475,7 +475,8 @@ def build_server(provider: ClientProvider, *, name: str = "nova") -> MCPServer:
         async with provider.client(ctx) as api:
             data = await api.get("/billing/plans", auth=False)
         items = data.get("plans", []) if isinstance(data, dict) else data
-        return PlansOut(plans=[PlanOut(**p) for p in items])
+        trial = data.get("trial") if isinstance(data, dict) else None
+        return PlansOut(plans=[PlanOut(**p) for p in items], trial=trial)
 
     # --- webhooks ----------------------------------------------------------------------
     @server.tool(
