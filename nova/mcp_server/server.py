@@ -165,7 +165,9 @@ def build_server(provider: ClientProvider, *, name: str = "nova") -> MCPServer:
             # The client raises for anything but 2xx and the accepted 503.
             body = await api.get(path, auth=False, accept=(503,))
         healthy = body.get("status") == "ok"
-        return HealthOut(healthy=healthy, http_status=200 if healthy else 503, **body)
+        return HealthOut.model_validate(
+            {**body, "healthy": healthy, "http_status": 200 if healthy else 503}
+        )
 
     # --- accounts ----------------------------------------------------------------------
     @server.tool(
@@ -409,7 +411,7 @@ def build_server(provider: ClientProvider, *, name: str = "nova") -> MCPServer:
         async with provider.client(ctx) as api:
             data = await api.get(f"/api/calls/{_id(call_id)}/quality")
         data.setdefault("call_id", call_id)
-        return CallQualityOut(scored=data.get("score") is not None, **data)
+        return CallQualityOut.model_validate({**data, "scored": data.get("score") is not None})
 
     @server.tool(
         title="Get a browser join token for a demo call",
