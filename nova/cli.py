@@ -59,32 +59,38 @@ def cmd_serve(args: argparse.Namespace) -> int:
 async def _user_create(email: str, password: str, name: str | None, admin: bool) -> str:
     from nova.accounts import service
     from nova.accounts.schemas import RegisterRequest
-    from nova.core.db import init_engine, session_scope
+    from nova.core.db import dispose_engine, init_engine, session_scope
 
     settings = get_settings()
-    init_engine(settings)
     body = RegisterRequest(email=email, password=password, name=name)
-    async with session_scope() as session:
-        user = await service.register(
-            session, settings, email=body.email, password=body.password, name=body.name
-        )
-        user.is_admin = admin
-        return user.id
+    init_engine(settings)
+    try:
+        async with session_scope() as session:
+            user = await service.register(
+                session, settings, email=body.email, password=body.password, name=body.name
+            )
+            user.is_admin = admin
+            return user.id
+    finally:
+        await dispose_engine()
 
 
 async def _user_flags(email: str, changes: dict[str, bool]) -> dict:
     from nova.accounts import service
-    from nova.core.db import init_engine, session_scope
+    from nova.core.db import dispose_engine, init_engine, session_scope
 
     init_engine(get_settings())
-    async with session_scope() as session:
-        user = await service.get_by_email(session, email.strip().lower())
-        if user is None:
-            raise SystemExit(f"nova: no user with email {email}")
-        flags = dict(user.features or {})
-        flags.update(changes)
-        user.features = flags
-        return service.features(user).model_dump()
+    try:
+        async with session_scope() as session:
+            user = await service.get_by_email(session, email.strip().lower())
+            if user is None:
+                raise SystemExit(f"nova: no user with email {email}")
+            flags = dict(user.features or {})
+            flags.update(changes)
+            user.features = flags
+            return service.features(user).model_dump()
+    finally:
+        await dispose_engine()
 
 
 def cmd_user(args: argparse.Namespace) -> int:
@@ -92,8 +98,20 @@ def cmd_user(args: argparse.Namespace) -> int:
 
     _load_settings()
     if args.user_cmd == "create":
+        from pydantic import ValidationError
+
+        from nova.core.errors import NovaError
+
         password = args.password or getpass.getpass("Password: ")
-        user_id = asyncio.run(_user_create(args.email, password, args.name, args.admin))
+        try:
+            user_id = asyncio.run(_user_create(args.email, password, args.name, args.admin))
+        except ValidationError as exc:
+            problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
+            print(f"nova: invalid user: {problems}", file=sys.stderr)
+            return 2
+        except NovaError as exc:
+            print(f"nova: {exc.detail}", file=sys.stderr)
+            return 1
         print(json.dumps({"id": user_id, "email": args.email.strip().lower()}))
         return 0
     if args.user_cmd == "flags":
@@ -156,8 +174,9 @@ def _load_extra_commands() -> None:
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:
-            # The package itself may be absent (e.g. nova.agent before it exists).
-            if not (exc.name and (module == exc.name or module.startswith(exc.name + "."))):
+            # The package (or its cli module) is not there yet: no extra command. A missing
+            # dependency *inside* it is a real error.
+            if exc.name is None or not (module == exc.name or module.startswith(exc.name + ".")):
                 raise
 
 

@@ -1,6 +1,11 @@
+"""Accounts HTTP API: /auth/* and /me/features."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+import logging
+
+from fastapi import APIRouter, BackgroundTasks, status
+from fastapi.responses import JSONResponse
 
 from nova.accounts import service
 from nova.accounts.schemas import (
@@ -8,12 +13,18 @@ from nova.accounts.schemas import (
     EmailRequest,
     FeaturesOut,
     LoginRequest,
+    MessageResponse,
     RegisterRequest,
+    ResetPasswordRequest,
     TokenResponse,
     UserOut,
 )
 from nova.api.deps import CurrentUser, SessionDep, SettingsDep
+from nova.core.mailer import send_mail
 from nova.core.security import create_access_token
+from nova.core.settings import Settings
+
+log = logging.getLogger("nova.accounts")
 
 router = APIRouter(tags=["auth"])
 
@@ -52,3 +63,51 @@ async def check_email(body: EmailRequest, session: SessionDep):
 @router.get("/me/features", response_model=FeaturesOut)
 async def my_features(user: CurrentUser):
     return service.features(user)
+
+
+@router.post("/auth/forgot-password", response_model=MessageResponse)
+async def forgot_password(
+    body: EmailRequest, session: SessionDep, settings: SettingsDep, background: BackgroundTasks
+):
+    issued = await service.request_password_reset(session, settings, body.email)
+    if issued is not None:
+        email, code = issued
+        # Sent after the response: known and unknown emails answer alike, in the same time.
+        background.add_task(_mail_reset_code, settings, email, code)
+    return MessageResponse(message=service.GENERIC_FORGOT_MESSAGE)
+
+
+async def _mail_reset_code(settings: Settings, email: str, code: str) -> None:
+    minutes = settings.reset_code_ttl_seconds // 60
+    try:
+        await send_mail(
+            settings,
+            email,
+            "Your Nova password reset code",
+            f"Your Nova password reset code is {code}.\n\n"
+            f"It is valid for {minutes} minutes and can be used once. If you did not ask "
+            "to reset your password, ignore this message.",
+            secret=True,
+        )
+    except Exception:
+        log.exception("sending the password reset mail failed")
+
+
+@router.post(
+    "/auth/reset-password",
+    response_model=MessageResponse,
+    responses={
+        400: {"description": "Invalid or expired code"},
+        429: {"description": "Too many attempts"},
+    },
+)
+async def reset_password(body: ResetPasswordRequest, session: SessionDep, settings: SettingsDep):
+    outcome = await service.reset_password(
+        session, settings, email=body.email, code=body.code, new_password=body.new_password
+    )
+    # Returned (not raised) so the request's transaction commits the attempt counter.
+    if outcome is service.ResetOutcome.LOCKED:
+        return JSONResponse({"detail": service.TOO_MANY_ATTEMPTS}, 429)
+    if outcome is service.ResetOutcome.INVALID:
+        return JSONResponse({"detail": service.INVALID_CODE}, 400)
+    return MessageResponse(message="Password updated. Sign in with your new password.")

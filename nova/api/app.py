@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -18,13 +19,28 @@ from nova.core.settings import Settings, get_settings
 log = logging.getLogger("nova.app")
 
 
-def _routers():
-    """Every domain's router, in the order they appear in the OpenAPI document."""
-    from nova.accounts.router import router as accounts
-    from nova.api.health import router as health
-    from nova.quality.router import router as quality
+# Every domain's router: "module" (its ``router``) or "module:attribute", in OpenAPI
+# order. One per line.
+ROUTER_MODULES: list[str] = [
+    "nova.api.health",
+    "nova.accounts.router",
+    "nova.quality.router",
+    "nova.voice.router",
+    "nova.twilio_byo.router",
+    "nova.billing.router",
+    "nova.billing.router:referrals_router",
+    "nova.portals.router",
+    "nova.calls.history",
+    "nova.api.web",
+]
 
-    return [health, accounts, quality]
+
+def _routers():
+    routers = []
+    for entry in ROUTER_MODULES:
+        module, _, attr = entry.partition(":")
+        routers.append(getattr(importlib.import_module(module), attr or "router"))
+    return routers
 
 
 # Extra (prefix → bytes) body caps for upload routes, e.g. voice enrolment.
@@ -73,6 +89,9 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
         from nova.mcp_server.mount import install as install_mcp
 
         install_mcp(app, settings)  # /mcp; the MCP server starts with the lifespan
+    from nova.api.web import mount_assets
+
+    mount_assets(app)
     app.add_middleware(
         BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, overrides=BODY_LIMIT_OVERRIDES
     )

@@ -14,7 +14,10 @@ from nova.core.security import InvalidToken, decode_access_token
 from nova.core.settings import Settings, get_settings
 from nova.models.user import User
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": the session commits when the handler returns and *before* the response
+# is sent, so a failing commit turns into an error response instead of a 2xx for data that
+# was rolled back (FastAPI's default "request" scope ends yield-dependencies after sending).
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
@@ -36,6 +39,10 @@ async def _user_from_token(session: AsyncSession, settings: Settings, token: str
     user = await session.get(User, claims.user_id)
     if user is None or user.token_version != claims.token_version:
         raise Unauthorized("Invalid or expired token")
+    # End the read transaction now (the user stays loaded and attached): on SQLite every
+    # transaction holds the write lock, and the handler may do slow network work (briefs,
+    # providers) before it touches the database again.
+    await session.commit()
     return user
 
 
@@ -89,4 +96,8 @@ def client_ip(request: Request, settings: Settings | None = None) -> str:
     return hops[0] if hops else peer
 
 
-ClientIP = Annotated[str, Depends(client_ip)]
+async def _client_ip_dependency(request: Request, settings: SettingsDep) -> str:
+    return client_ip(request, settings)
+
+
+ClientIP = Annotated[str, Depends(_client_ip_dependency)]

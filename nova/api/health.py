@@ -1,12 +1,16 @@
 """Operational endpoints: /health, /health/deep, /metrics.
 
-Domains add deep probes with ``register_probe(name, coro_fn)``; each probe is capped at
-2 seconds and reports ``{"ok": bool, "detail": str}``.
+Domains add deep probes with ``register_probe(name, coro_fn)``; a probe returns
+``(ok, detail)`` and is capped at ``PROBE_TIMEOUT_SECONDS`` (2 s). Every probe runs
+concurrently and reports ``{"ok": bool, "status": "ok" | "failing" | "not_configured",
+"detail": str}``. A dependency that is not configured returns ``NOT_CONFIGURED``: it does
+not fail the deep check (Nova runs without it), but is labelled so.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Response
@@ -21,10 +25,12 @@ from nova.core.settings import Settings
 from nova.models.calls import Call
 
 router = APIRouter(tags=["health"])
+log = logging.getLogger("nova.health")
 
 ProbeResult = tuple[bool, str]
 Probe = Callable[[Settings], Awaitable[ProbeResult]]
 PROBE_TIMEOUT_SECONDS = 2.0
+NOT_CONFIGURED: ProbeResult = (True, "not configured")
 _probes: dict[str, Probe] = {}
 
 
@@ -38,17 +44,42 @@ async def _database(_: Settings) -> ProbeResult:
     return True, "ok"
 
 
+async def _livekit(settings: Settings) -> ProbeResult:
+    """One authenticated ``ListRooms`` call through the real server SDK."""
+    if not settings.livekit_configured:
+        return NOT_CONFIGURED
+    import aiohttp
+    from livekit import api  # lazy: never livekit.agents in the control plane
+
+    assert settings.livekit_api_secret is not None
+    async with api.LiveKitAPI(
+        settings.livekit_url,
+        settings.livekit_api_key,
+        settings.livekit_api_secret.get_secret_value(),
+        timeout=aiohttp.ClientTimeout(total=PROBE_TIMEOUT_SECONDS),
+        failover=False,  # probe the configured server itself, not a fallback region
+    ) as lk:
+        rooms = await lk.room.list_rooms(api.ListRoomsRequest())
+    return True, f"ok ({len(rooms.rooms)} rooms)"
+
+
 register_probe("database", _database)
+register_probe("livekit", _livekit)
 
 
 async def _run_probe(name: str, probe: Probe, settings: Settings) -> dict:
+    limit = PROBE_TIMEOUT_SECONDS
     try:
-        ok, detail = await asyncio.wait_for(probe(settings), PROBE_TIMEOUT_SECONDS)
+        ok, detail = await asyncio.wait_for(probe(settings), limit)
     except TimeoutError:
-        ok, detail = False, f"timed out after {PROBE_TIMEOUT_SECONDS:g}s"
+        ok, detail = False, f"timed out after {limit:g}s"
     except Exception as exc:  # noqa: BLE001 - a probe failure is data
+        log.warning("health probe %s failed: %s", name, type(exc).__name__)
         ok, detail = False, f"{type(exc).__name__}: {exc}"[:300]
-    return {"ok": ok, "detail": detail}
+    state = "ok" if ok else "failing"
+    if (ok, detail) == NOT_CONFIGURED:
+        state = "not_configured"
+    return {"ok": ok, "status": state, "detail": detail}
 
 
 async def active_calls() -> int:

@@ -43,6 +43,9 @@ class RequestContextMiddleware:
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
         rid = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else uuid.uuid4().hex
         token = request_id_var.set(rid)
+        # For the 500 handler, which runs outside this middleware (Starlette's
+        # ServerErrorMiddleware), after the context variable is reset.
+        scope["nova.request_id"] = rid
         start = time.perf_counter()
         status = 500
 

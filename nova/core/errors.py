@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from nova.core.logging import request_id_var
+
 log = logging.getLogger("nova.errors")
 
 
@@ -55,6 +57,10 @@ class Conflict(NovaError):
 
 class PayloadTooLarge(NovaError):
     status_code = 413
+
+
+class UnsupportedMediaType(NovaError):
+    status_code = 415
 
 
 class Unprocessable(NovaError):
@@ -109,5 +115,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse({"detail": "Internal server error"}, 500)
+        rid = request.scope.get("nova.request_id")
+        token = request_id_var.set(rid)
+        try:
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
+        finally:
+            request_id_var.reset(token)
+        headers = {"X-Request-Id": rid} if rid else None
+        return JSONResponse({"detail": "Internal server error"}, 500, headers=headers)

@@ -36,6 +36,10 @@ HandlerFn = Callable[..., Awaitable[None]]
 # Plug-in modules that register handlers. Each domain adds its module here.
 PLUGIN_MODULES: list[str] = [
     "nova.quality.plugin",
+    "nova.voice.plugin",
+    "nova.twilio_byo.plugin",
+    "nova.billing.plugin",
+    "nova.portals.plugin",
 ]
 
 DEFAULT_RETRY_DELAYS: tuple[float, ...] = (1, 5, 30, 120, 600, 1800, 3600)

@@ -44,7 +44,9 @@ def _send_smtp(settings: Settings, mail: Mail) -> None:
         smtp.send_message(msg)
 
 
-async def send_mail(settings: Settings, to: str, subject: str, body: str, *, secret: bool = False) -> None:
+async def send_mail(
+    settings: Settings, to: str, subject: str, body: str, *, secret: bool = False
+) -> None:
     mail = Mail(to, subject, body, secret)
     outbox.append(mail)
     if settings.smtp_host:

@@ -8,6 +8,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 
 import jwt
 from argon2 import PasswordHasher
@@ -17,10 +18,15 @@ from nova.core import clock
 from nova.core.settings import Settings
 
 _hasher = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
-# A valid hash of a random password: verifying against it when the account does not exist
-# keeps login timing the same for known and unknown emails.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 ALGORITHM = "HS256"
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """A valid hash of a random password: verifying against it when the account does not
+    exist keeps login timing the same for known and unknown emails. Made on first use (not
+    at import: it costs ~150 ms, which every CLI command would pay)."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def hash_password(password: str) -> str:
@@ -29,7 +35,9 @@ def hash_password(password: str) -> str:
 
 def verify_password(password: str, password_hash: str | None) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return (
+            _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
+        )
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
@@ -71,11 +79,17 @@ def decode_access_token(settings: Settings, token: str) -> TokenClaims:
             algorithms=[ALGORITHM],
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
-            options={"require": ["sub", "iat", "exp", "jti", "iss", "aud"], "verify_exp": False},
+            options={
+                "require": ["sub", "iat", "exp", "jti", "iss", "aud"],
+                "verify_exp": False,
+                "verify_iat": False,
+            },
         )
     except jwt.PyJWTError as exc:
         raise InvalidToken(str(exc)) from exc
-    # Expiry is checked against Nova's clock so tests can move time.
+    # Expiry is checked against Nova's clock so tests can move time. (``iat`` is required
+    # but not compared with the clock: only Nova can sign a token, and PyJWT's own check
+    # uses the wall clock, which tests do not control.)
     if not isinstance(claims.get("exp"), int | float) or claims["exp"] <= clock.now().timestamp():
         raise InvalidToken("token expired")
     sub = claims.get("sub")

@@ -13,7 +13,17 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev-secret-change-me"}
+# The development default is long enough for HS256 (PyJWT warns below 32 bytes) but is a
+# known placeholder: outside development it is refused like the others.
+DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-before-deploying"  # noqa: S105
+PLACEHOLDER_SECRETS = {
+    "",
+    "change-me",
+    "changeme",
+    "secret",
+    "dev-secret-change-me",
+    DEV_JWT_SECRET,
+}
 
 
 def _alias(*names: str) -> AliasChoices:
@@ -50,7 +60,7 @@ class Settings(BaseSettings):
     redis_url: str | None = None
 
     # --- auth -----------------------------------------------------------------------------
-    jwt_secret: SecretStr = SecretStr("dev-secret-change-me")
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
     jwt_issuer: str = "nova"
     jwt_audience: str = "nova-api"
     jwt_ttl_seconds: int = 7 * 24 * 3600
@@ -165,6 +175,29 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = None
     trial_days: int = 7
     trial_minutes: int = 10
+    # Plan catalogue override: a JSON list of plans (see nova/billing/plans.py for fields).
+    billing_plans: list[dict] | None = None
+    # Network retries the Stripe client makes on connection errors / 409 / 5xx.
+    stripe_max_network_retries: int = 2
+    # Report each call's overage seconds to this Stripe billing meter (event name); off if unset.
+    stripe_meter_event_name: str | None = None
+    # Pending minute reservations older than this are released by the sweeper (lost calls).
+    reservation_max_age_seconds: int = 6 * 3600
+    referral_commission_rate: float = Field(default=0.20, ge=0, le=1)
+    referral_commission_months: int = Field(default=12, ge=0)
+    referral_payout_min_cents: int = Field(default=5000, ge=1)
+    # Base of the shareable referral link (defaults to NOVA_PUBLIC_URL).
+    referral_share_base_url: str | None = None
+    ziina_api_key: SecretStr | None = Field(
+        default=None, validation_alias=_alias("ZIINA_API_KEY", "NOVA_ZIINA_API_KEY")
+    )
+    ziina_api_base: str = "https://api-v2.ziina.com/api"
+    ziina_test_mode: bool = False
+    # Shared secret of the Ziina webhook (X-Hmac-Signature); unset = the receiver answers 503.
+    ziina_webhook_secret: SecretStr | None = None
+    # Where Ziina sends the payer afterwards (defaults under NOVA_PUBLIC_URL).
+    ziina_success_url: str | None = None
+    ziina_cancel_url: str | None = None
 
     # --- Twilio (SMS for links; platform account) ------------------------------------------
     twilio_account_sid: str | None = Field(
@@ -178,6 +211,25 @@ class Settings(BaseSettings):
 
     # --- crypto ---------------------------------------------------------------------------
     encryption_key: SecretStr | None = None
+
+    # --- gated surfaces: voice cloning + bring-your-own Twilio ------------------------------
+    voice_provider_url: str = "https://api.elevenlabs.io"
+    voice_provider_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=_alias("ELEVENLABS_API_KEY", "NOVA_VOICE_PROVIDER_API_KEY"),
+    )
+    voice_provider_model: str = "eleven_multilingual_v2"
+    voice_provider_timeout_seconds: float = 30.0
+    voice_enroll_window_seconds: int = 24 * 3600
+    voice_clone_max_attempts: int = 5
+    voice_country_header: str = "CF-IPCountry"
+    byo_twilio_api_base: str | None = None
+    byo_twilio_timeout_seconds: float = 15.0
+    byo_twilio_otp_sender: str | None = None
+    byo_twilio_otp_ttl_seconds: int = 600
+    byo_twilio_otp_max_attempts: int = 5
+    byo_twilio_otp_per_10min: int = 3
+    byo_twilio_otp_per_day: int = 10
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

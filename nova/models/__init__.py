@@ -1,12 +1,24 @@
 """Every table lives here, one module per family. Importing this package registers them all
 with ``SQLModel.metadata`` (Alembic's autogenerate and the tests rely on that)."""
 
-from nova.models.billing import BillingAccount, MinuteReservation
+from nova.models.billing import (
+    BillingAccount,
+    Invoice,
+    MinuteReservation,
+    ReferralBalance,
+    ReferralEarning,
+    ReferralPayout,
+    StripeEvent,
+    ZiinaPayment,
+)
 from nova.models.calls import Call, CallContext
 from nova.models.events import Event, Task
 from nova.models.idempotency import IdempotencyRecord
+from nova.models.portals import PortalIntegration, PortalLead
 from nova.models.quality import CallScore, FineTuneRun
+from nova.models.twilio import TwilioCredential, TwilioNumber, TwilioNumberOtp
 from nova.models.user import PasswordResetCode, User
+from nova.models.voice import VoiceConsent, VoiceProfile, VoiceSample
 
 __all__ = [
     "BillingAccount",
@@ -16,8 +28,22 @@ __all__ = [
     "Event",
     "FineTuneRun",
     "IdempotencyRecord",
+    "Invoice",
     "MinuteReservation",
     "PasswordResetCode",
+    "ReferralBalance",
+    "ReferralEarning",
+    "ReferralPayout",
+    "StripeEvent",
+    "PortalIntegration",
+    "PortalLead",
     "Task",
     "User",
+    "TwilioCredential",
+    "TwilioNumber",
+    "TwilioNumberOtp",
+    "VoiceConsent",
+    "VoiceProfile",
+    "VoiceSample",
+    "ZiinaPayment",
 ]

@@ -1,0 +1,51 @@
+"""Serves the browser app (nova/web, built with Vite) at ``/``.
+
+The built assets ship inside the package (nova/web/dist); nothing is loaded from a CDN.
+When the UI has not been built, ``/`` explains how to build it instead of failing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
+
+# livekit-client talks to the LiveKit server over WebSocket/WebRTC (any host the operator
+# configures), so connect-src allows ws/wss; everything else is same-origin.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; connect-src 'self' ws: wss: https:; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'self'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Permissions-Policy": "microphone=(self), camera=()",
+}
+
+NOT_BUILT = """<!doctype html><html lang="en"><meta charset="utf-8"><title>Nova</title>
+<body style="font-family:system-ui;max-width:40rem;margin:3rem auto;padding:0 1rem">
+<h1>Nova is running</h1><p>The web app has not been built in this checkout. Build it with</p>
+<pre>npm --prefix nova/web install &amp;&amp; npm --prefix nova/web run build</pre>
+<p>The API is up: see <a href="/docs">/docs</a>.</p></body></html>"""
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/")
+async def index():
+    page = DIST / "index.html"
+    if not page.is_file():
+        return HTMLResponse(NOT_BUILT, headers=SECURITY_HEADERS)
+    return FileResponse(page, headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"})
+
+
+def mount_assets(app: FastAPI) -> None:
+    assets = DIST / "assets"
+    if assets.is_dir():
+        app.mount("/assets", StaticFiles(directory=assets), name="web-assets")

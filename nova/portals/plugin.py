@@ -1,0 +1,93 @@
+"""Background dispatch of portal leads: one qualification call per lead, placed through the
+same service as POST /calls. Failures that retrying cannot fix (invalid phone, no minutes,
+missing account) are recorded on the lead; transient ones are retried by the pump."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nova.core import clock
+from nova.core.errors import NovaError
+from nova.core.events import task_handler
+from nova.core.settings import get_settings
+from nova.models.portals import PortalIntegration, PortalLead
+from nova.models.user import User
+from nova.portals.schemas import normalise
+from nova.portals.service import DISPATCH_TASK
+
+log = logging.getLogger("nova.portals")
+
+
+def _brief_context(integ: PortalIntegration, lead: PortalLead) -> str:
+    parts = [integ.context or ""]
+    listing = ", ".join(x for x in (lead.listing_reference, lead.listing_title) if x)
+    details = normalise(lead.portal, lead.payload).listing_details if lead.payload else None
+    if listing:
+        parts.append(f"The lead enquired about listing {listing}.")
+    if details:
+        parts.append(f"Listing details: {details}.")
+    if lead.message:
+        parts.append(f'Their message: "{lead.message.strip()[:1000]}"')
+    parts.append(
+        "They enquired on the portal minutes ago: reference the listing, confirm their "
+        "interest, budget, timeline and whether they are a buyer, tenant or investor."
+    )
+    return "\n".join(p for p in parts if p).strip()
+
+
+def _fail(lead: PortalLead, reason: str) -> None:
+    lead.status = "failed"
+    lead.error = reason[:1000]
+    lead.dispatched_at = clock.now()
+    log.info("portal lead %s not called: %s", lead.id, reason)
+
+
+@task_handler(DISPATCH_TASK, max_attempts=6, retry_delays=(1, 5, 15, 60, 300))
+async def dispatch_lead(session: AsyncSession, payload: dict) -> None:
+    from pydantic import ValidationError
+
+    from nova.calls import service as calls
+    from nova.calls.schemas import CallBatchRequest
+
+    lead = await session.get(PortalLead, payload["lead_id"])
+    if lead is None or lead.status != "received":
+        return  # already handled (at-least-once delivery)
+    integ = await session.get(PortalIntegration, lead.integration_id)
+    user = await session.get(User, integ.user_id) if integ else None
+    if integ is None or user is None:
+        _fail(lead, "integration or account no longer exists")
+        return
+    try:
+        request = CallBatchRequest.model_validate(
+            {
+                "owner_email": integ.owner_email,
+                "product": integ.product,
+                "website_url": integ.website_url,
+                "context": _brief_context(integ, lead),
+                "goal": integ.goal,
+                "language": integ.language,
+                "booking_link": integ.booking_link,
+                "payment_link": integ.payment_link,
+                "consent": True,
+                "leads": [{"phone": lead.phone, "name": lead.name, "email": lead.email}],
+            }
+        )
+    except ValidationError as exc:
+        _fail(lead, "; ".join(e["msg"] for e in exc.errors()[:3]))
+        return
+    try:
+        async with session.begin_nested():
+            result = await calls.place_calls(session, get_settings(), request, user)
+    except NovaError as exc:  # 400 invalid phone, 402 no minutes, ...
+        _fail(lead, str(exc.detail))
+        return
+    outcome = result.calls[0]
+    lead.call_id = outcome.call_id
+    lead.dispatched_at = clock.now()
+    if outcome.status == "failed":
+        lead.status = "failed"
+        lead.error = outcome.message or "dispatch failed"
+    else:
+        lead.status = "dispatched"

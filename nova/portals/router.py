@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, status
+
+from nova.api.deps import CurrentUser, SessionDep, SettingsDep
+from nova.portals import service
+from nova.portals.schemas import (
+    IntegrationCreate,
+    IntegrationOut,
+    IntegrationUpdate,
+    IntegrationWithSecret,
+    LeadOut,
+    Portal,
+    ReceiverAck,
+)
+
+router = APIRouter(tags=["portals"])
+
+
+# --- integrations (bearer) ---------------------------------------------------------------
+
+
+@router.post(
+    "/portals/integrations",
+    status_code=status.HTTP_201_CREATED,
+    response_model=IntegrationWithSecret,
+)
+async def create_integration(
+    body: IntegrationCreate, user: CurrentUser, session: SessionDep, settings: SettingsDep
+):
+    integ, secret = await service.create_integration(session, settings, user.id, body)
+    return IntegrationWithSecret(**service.to_out(settings, integ).model_dump(), secret=secret)
+
+
+@router.get("/portals/integrations", response_model=list[IntegrationOut])
+async def list_integrations(user: CurrentUser, session: SessionDep, settings: SettingsDep):
+    return [service.to_out(settings, i) for i in await service.list_integrations(session, user.id)]
+
+
+@router.get("/portals/integrations/{integration_id}", response_model=IntegrationOut)
+async def get_integration(
+    integration_id: str, user: CurrentUser, session: SessionDep, settings: SettingsDep
+):
+    return service.to_out(settings, await service.get_owned(session, user.id, integration_id))
+
+
+@router.patch("/portals/integrations/{integration_id}", response_model=IntegrationOut)
+async def update_integration(
+    integration_id: str,
+    body: IntegrationUpdate,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+):
+    integ = await service.get_owned(session, user.id, integration_id)
+    service.update_integration(integ, body)
+    return service.to_out(settings, integ)
+
+
+@router.post(
+    "/portals/integrations/{integration_id}/rotate-secret", response_model=IntegrationWithSecret
+)
+async def rotate_secret(
+    integration_id: str, user: CurrentUser, session: SessionDep, settings: SettingsDep
+):
+    integ = await service.get_owned(session, user.id, integration_id)
+    secret = service.rotate_secret(settings, integ)
+    return IntegrationWithSecret(**service.to_out(settings, integ).model_dump(), secret=secret)
+
+
+@router.delete("/portals/integrations/{integration_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def disable_integration(integration_id: str, user: CurrentUser, session: SessionDep):
+    integ = await service.get_owned(session, user.id, integration_id)
+    integ.enabled = False
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/portals/integrations/{integration_id}/leads", response_model=list[LeadOut])
+async def list_leads(
+    integration_id: str,
+    user: CurrentUser,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+):
+    integ = await service.get_owned(session, user.id, integration_id)
+    return await service.list_leads(session, integ.id, limit, offset)
+
+
+# --- receivers (HMAC signed) -------------------------------------------------------------
+
+
+async def _receive(
+    portal: Portal, integration_id: str | None, request: Request, session, settings
+) -> ReceiverAck:
+    started = time.perf_counter()
+    integ = await service.resolve_integration(session, portal, integration_id)
+    body = await request.body()
+    service.verify_signature(
+        service.unseal(settings, integ.secret_ciphertext),
+        body,
+        request.headers.get(service.SIGNATURE_HEADERS[portal]),
+    )
+    lead, raw = service.parse_payload(portal, body)
+    row, duplicate = await service.record_lead(session, integ, lead, raw)
+    return ReceiverAck(
+        accepted=True,
+        lead_id=row.id,
+        event_id=row.event_id,
+        duplicate=duplicate,
+        elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
+
+
+@router.post("/webhooks/property-finder", response_model=ReceiverAck)
+async def property_finder(request: Request, session: SessionDep, settings: SettingsDep):
+    return await _receive("property_finder", None, request, session, settings)
+
+
+@router.post("/webhooks/property-finder/{integration_id}", response_model=ReceiverAck)
+async def property_finder_for(
+    integration_id: str, request: Request, session: SessionDep, settings: SettingsDep
+):
+    return await _receive("property_finder", integration_id, request, session, settings)
+
+
+@router.post("/webhooks/bayut", response_model=ReceiverAck)
+async def bayut(request: Request, session: SessionDep, settings: SettingsDep):
+    return await _receive("bayut", None, request, session, settings)
+
+
+@router.post("/webhooks/bayut/{integration_id}", response_model=ReceiverAck)
+async def bayut_for(
+    integration_id: str, request: Request, session: SessionDep, settings: SettingsDep
+):
+    return await _receive("bayut", integration_id, request, session, settings)

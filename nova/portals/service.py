@@ -1,0 +1,286 @@
+"""Portal integrations: configuration, signature checks, lead intake and background dispatch.
+
+The receiver only verifies, records and enqueues (one transaction), so it acknowledges in
+milliseconds; the qualification call is placed by the ``portals.dispatch`` task through the
+same path as ``POST /calls`` (briefs, metering, telephony), with the listing in the brief.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import secrets
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from pydantic import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nova.core import clock
+from nova.core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, Unauthorized
+from nova.core.events import enqueue
+from nova.core.settings import Settings
+from nova.models.portals import PortalIntegration, PortalLead
+from nova.portals.schemas import (
+    IntegrationCreate,
+    IntegrationOut,
+    IntegrationUpdate,
+    NormalisedLead,
+    Portal,
+    normalise,
+)
+
+log = logging.getLogger("nova.portals")
+
+PORTAL_PATHS: dict[str, str] = {"property_finder": "property-finder", "bayut": "bayut"}
+SIGNATURE_HEADERS: dict[str, str] = {
+    "property_finder": "X-PropertyFinder-Signature",
+    "bayut": "X-Bayut-Signature",
+}
+DISPATCH_TASK = "portals.dispatch"
+
+
+# --- secrets at rest ------------------------------------------------------------------------
+
+
+def _fernet(settings: Settings) -> Fernet:
+    """Fernet with NOVA_ENCRYPTION_KEY, or a key derived from the JWT secret (development)."""
+    if settings.encryption_key is not None:
+        return Fernet(settings.encryption_key.get_secret_value().encode())
+    derived = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=b"nova", info=b"nova-portal-secrets"
+    ).derive(settings.jwt_secret.get_secret_value().encode())
+    return Fernet(base64.urlsafe_b64encode(derived))
+
+
+def seal(settings: Settings, secret: str) -> str:
+    return _fernet(settings).encrypt(secret.encode()).decode()
+
+
+def unseal(settings: Settings, ciphertext: str) -> str:
+    try:
+        return _fernet(settings).decrypt(ciphertext.encode()).decode()
+    except InvalidToken as exc:  # the key changed: the receiver cannot verify anything
+        raise ServiceUnavailable("Portal secret cannot be decrypted: re-issue the secret") from exc
+
+
+# --- integrations API -------------------------------------------------------------------------
+
+
+def to_out(settings: Settings, integ: PortalIntegration) -> IntegrationOut:
+    base = settings.public_url.rstrip("/")
+    return IntegrationOut(
+        id=integ.id,
+        portal=integ.portal,  # type: ignore[arg-type]
+        enabled=integ.enabled,
+        secret_last4=integ.secret_last4,
+        product=integ.product,
+        context=integ.context,
+        goal=integ.goal,  # type: ignore[arg-type]
+        language=integ.language,  # type: ignore[arg-type]
+        booking_link=integ.booking_link,
+        payment_link=integ.payment_link,
+        website_url=integ.website_url,
+        owner_email=integ.owner_email,
+        receiver_url=f"{base}/webhooks/{PORTAL_PATHS[integ.portal]}/{integ.id}",
+        created_at=integ.created_at,
+        updated_at=integ.updated_at,
+    )
+
+
+def new_secret() -> str:
+    return "pk_" + secrets.token_urlsafe(32)
+
+
+async def create_integration(
+    session: AsyncSession, settings: Settings, user_id: str, body: IntegrationCreate
+) -> tuple[PortalIntegration, str]:
+    secret = new_secret()
+    now = clock.now()
+    integ = PortalIntegration(
+        user_id=user_id,
+        secret_ciphertext=seal(settings, secret),
+        secret_last4=secret[-4:],
+        created_at=now,
+        updated_at=now,
+        **body.model_dump(mode="json"),
+    )
+    try:
+        async with session.begin_nested():
+            session.add(integ)
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(
+            f"A {body.portal} integration already exists for this account: update it instead"
+        ) from exc
+    return integ, secret
+
+
+async def get_owned(session: AsyncSession, user_id: str, integration_id: str) -> PortalIntegration:
+    integ = await session.get(PortalIntegration, integration_id)
+    if integ is None or integ.user_id != user_id:
+        raise NotFound("Integration not found")
+    return integ
+
+
+async def list_integrations(session: AsyncSession, user_id: str) -> list[PortalIntegration]:
+    rows = await session.execute(
+        select(PortalIntegration)
+        .where(PortalIntegration.user_id == user_id)
+        .order_by(PortalIntegration.created_at)
+    )
+    return list(rows.scalars())
+
+
+def update_integration(integ: PortalIntegration, body: IntegrationUpdate) -> None:
+    changes = body.model_dump(mode="json", exclude_unset=True)
+    merged = {
+        "goal": changes.get("goal", integ.goal),
+        "booking_link": changes.get("booking_link", integ.booking_link),
+        "payment_link": changes.get("payment_link", integ.payment_link),
+    }
+    if merged["goal"] == "book_meeting" and not merged["booking_link"]:
+        raise BadRequest("booking_link is required when goal is book_meeting")
+    if merged["goal"] == "close_sale" and not merged["payment_link"]:
+        raise BadRequest("payment_link is required when goal is close_sale")
+    for key, value in changes.items():
+        if key in ("product", "owner_email", "goal", "language", "enabled") and value is None:
+            raise BadRequest(f"{key} cannot be null")
+        setattr(integ, key, value)
+    integ.updated_at = clock.now()
+
+
+def rotate_secret(settings: Settings, integ: PortalIntegration) -> str:
+    secret = new_secret()
+    integ.secret_ciphertext = seal(settings, secret)
+    integ.secret_last4 = secret[-4:]
+    integ.updated_at = clock.now()
+    return secret
+
+
+async def list_leads(
+    session: AsyncSession, integration_id: str, limit: int, offset: int
+) -> list[PortalLead]:
+    rows = await session.execute(
+        select(PortalLead)
+        .where(PortalLead.integration_id == integration_id)
+        .order_by(PortalLead.received_at.desc(), PortalLead.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(rows.scalars())
+
+
+# --- receiver ----------------------------------------------------------------------------------
+
+
+async def resolve_integration(
+    session: AsyncSession, portal: Portal, integration_id: str | None
+) -> PortalIntegration:
+    """The integration a delivery belongs to, or 503/404 when there is none to receive it."""
+    path = PORTAL_PATHS[portal]
+    if integration_id is not None:
+        integ = await session.get(PortalIntegration, integration_id)
+        if integ is None or integ.portal != portal:
+            raise NotFound("Unknown portal integration")
+        if not integ.enabled:
+            raise ServiceUnavailable(f"The {path} receiver is disabled for this integration")
+        return integ
+    rows = (
+        await session.execute(
+            select(PortalIntegration)
+            .where(PortalIntegration.portal == portal, PortalIntegration.enabled.is_(True))
+            .limit(2)
+        )
+    ).scalars()
+    found = list(rows)
+    if not found:
+        raise ServiceUnavailable(
+            f"The {path} receiver is not enabled: no integration with a shared secret is configured"
+        )
+    if len(found) > 1:
+        raise ServiceUnavailable(
+            f"Several {path} integrations are configured: deliver to /webhooks/{path}/{{integration_id}}"
+        )
+    return found[0]
+
+
+def verify_signature(secret: str, body: bytes, header: str | None) -> None:
+    """Constant-time check of ``sha256=<hex>`` = HMAC-SHA256(secret, raw body)."""
+    if not header:
+        raise Unauthorized("Missing signature header", headers={})
+    if not header.startswith("sha256="):
+        raise Unauthorized("Malformed signature: expected 'sha256=<hex>'", headers={})
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected.encode(), header.strip().encode()):
+        raise Unauthorized("Invalid signature", headers={})
+
+
+def parse_payload(portal: Portal, body: bytes) -> tuple[NormalisedLead, dict[str, Any]]:
+    import json
+
+    try:
+        raw = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest("Payload is not valid JSON") from exc
+    if not isinstance(raw, dict):
+        raise BadRequest("Payload must be a JSON object")
+    try:
+        return normalise(portal, raw), raw
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()[:5]
+        )
+        raise BadRequest(
+            f"Payload failed {PORTAL_PATHS[portal]} schema validation: {problems}"
+        ) from exc
+
+
+async def record_lead(
+    session: AsyncSession, integ: PortalIntegration, lead: NormalisedLead, raw: dict[str, Any]
+) -> tuple[PortalLead, bool]:
+    """Insert the lead and its dispatch task in one transaction. Returns (lead, duplicate)."""
+    row = PortalLead(
+        integration_id=integ.id,
+        portal=integ.portal,
+        event_id=lead.event_id,
+        listing_reference=lead.listing_reference,
+        listing_title=lead.listing_title,
+        name=lead.name,
+        phone=lead.phone,
+        email=lead.email,
+        message=lead.message,
+        lead_timestamp=lead.timestamp,
+        payload=raw,
+        received_at=clock.now(),
+    )
+    try:
+        async with session.begin_nested():
+            session.add(row)
+            await session.flush()
+    except IntegrityError:
+        existing = (
+            await session.execute(
+                select(PortalLead).where(
+                    PortalLead.portal == integ.portal, PortalLead.event_id == lead.event_id
+                )
+            )
+        ).scalar_one()
+        return existing, True
+    await enqueue(session, DISPATCH_TASK, {"lead_id": row.id}, dedupe_key=row.id)
+    return row, False
+
+
+async def lead_counts(session: AsyncSession, integration_id: str) -> dict[str, int]:
+    rows = await session.execute(
+        select(PortalLead.status, func.count())
+        .where(PortalLead.integration_id == integration_id)
+        .group_by(PortalLead.status)
+    )
+    return {status: int(n) for status, n in rows.all()}

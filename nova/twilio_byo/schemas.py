@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from nova.models.twilio import TwilioCredential, TwilioNumber
+
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+class CredentialsIn(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")
+    api_key_sid: str = Field(pattern=r"^SK[0-9a-fA-F]{32}$")
+    # SecretStr: never echoed by repr, logs or validation errors.
+    api_key_secret: SecretStr = Field(min_length=16, max_length=128)
+
+
+class CredentialStatus(BaseModel):
+    # not_configured | stored (not checked yet) | valid | invalid
+    status: Literal["not_configured", "stored", "valid", "invalid"]
+    sid_last4: str | None = None
+    validated_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @classmethod
+    def of(cls, row: TwilioCredential | None) -> CredentialStatus:
+        if row is None:
+            return cls(status="not_configured")
+        return cls(
+            status=row.status,  # type: ignore[arg-type]
+            sid_last4=row.sid_last4,
+            validated_at=row.validated_at,
+            updated_at=row.updated_at,
+        )
+
+
+class ValidationOut(CredentialStatus):
+    valid: bool
+    detail: str | None = None
+
+
+class CredentialsRevoked(BaseModel):
+    status: Literal["revoked"] = "revoked"
+    numbers_removed: int
+    twilio_cleanup: str
+
+
+class AvailableNumber(BaseModel):
+    sid: str
+    phone_number: str
+    friendly_name: str | None = None
+    capabilities: dict[str, bool] = Field(default_factory=dict)
+    imported: bool
+
+
+class AvailableNumbers(BaseModel):
+    numbers: list[AvailableNumber]
+
+
+class ImportRequest(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    phone_number: str | None = None
+    sid: str | None = Field(default=None, pattern=r"^PN[0-9a-fA-F]{32}$")
+
+    @field_validator("phone_number")
+    @classmethod
+    def _e164(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        v = re.sub(r"[\s().-]", "", v)
+        if not E164.match(v):
+            raise ValueError("phone_number must be in E.164 format, e.g. +14155550123")
+        return v
+
+    @model_validator(mode="after")
+    def _one(self) -> ImportRequest:
+        if bool(self.phone_number) == bool(self.sid):
+            raise ValueError("give exactly one of phone_number or sid")
+        return self
+
+
+class NumberOut(BaseModel):
+    id: str
+    phone_number: str
+    status: Literal["pending_verification", "active"]
+    is_default: bool
+    verified_at: datetime | None = None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, n: TwilioNumber) -> NumberOut:
+        return cls(
+            id=n.id,
+            phone_number=n.phone_number,
+            status=n.status,  # type: ignore[arg-type]
+            is_default=n.is_default,
+            verified_at=n.verified_at,
+            created_at=n.created_at,
+        )
+
+
+class NumberList(BaseModel):
+    numbers: list[NumberOut]
+
+
+class OtpSent(BaseModel):
+    number_id: str
+    sent: bool = True
+    expires_at: datetime
+
+
+class VerifyRequest(BaseModel):
+    code: str = Field(pattern=r"^\d{6}$")
+
+
+class NumberRevoked(BaseModel):
+    id: str
+    status: Literal["revoked"] = "revoked"

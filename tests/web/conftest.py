@@ -1,0 +1,92 @@
+"""Browser tests: the real app served by uvicorn on loopback, driven by Playwright in
+Debian's headless Chromium (never a browser downloaded by a tool)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from nova.api.app import create_app
+from nova.api.web import DIST
+
+CHROMIUM = os.environ.get("NOVA_TEST_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(os.environ.get("NOVA_TEST_ARTIFACTS", "test-artifacts"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+async def live_server(settings):
+    if not (DIST / "index.html").is_file():
+        pytest.fail(
+            "The web app is not built: run `npm --prefix nova/web install && npm --prefix nova/web run build`"
+        )
+    port = _free_port()
+    settings.public_url = f"http://127.0.0.1:{port}"
+    app = create_app(settings, background=False)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started:
+            break
+        await asyncio.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture
+async def browser():
+    from playwright.async_api import async_playwright
+
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.fail("Chromium is not installed: `apt-get install chromium` (see .ci/run)")
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+            ],
+        )
+        yield b
+        await b.close()
+
+
+@pytest.fixture
+async def page(browser, live_server):
+    context = await browser.new_context(
+        base_url=live_server, viewport={"width": 1200, "height": 900}
+    )
+    await context.grant_permissions(["microphone"], origin=live_server)
+    p = await context.new_page()
+    p.console_errors = []  # type: ignore[attr-defined]
+    p.on("pageerror", lambda e: p.console_errors.append(str(e)))  # type: ignore[attr-defined]
+    yield p
+    await context.close()
+
+
+async def snap(page, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    await page.screenshot(path=str(path), full_page=True)
+    return path
