@@ -95,6 +95,7 @@ class CallRequest(BaseModel):
 
 class ProbeResult(_Out):
     ok: bool
+    status: str | None = Field(default=None, description="ok, failing or not_configured.")
     detail: str | None = None
 
 
