@@ -96,6 +96,9 @@ async def _clean_state(_engine) -> AsyncIterator[None]:
     get_limiter().reset()
     yield
     get_limiter().reset()
+    from nova.telephony import livekit as lk_mod
+
+    await lk_mod.aclose_clients()  # cached LiveKit API clients hold aiohttp sessions
     tables = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
     async with _engine.begin() as conn:
         if IS_POSTGRES:

@@ -24,6 +24,7 @@ log = logging.getLogger("nova.app")
 ROUTER_MODULES: list[str] = [
     "nova.api.health",
     "nova.accounts.router",
+    "nova.calls.router",
     "nova.quality.router",
     "nova.voice.router",
     "nova.twilio_byo.router",
@@ -31,6 +32,8 @@ ROUTER_MODULES: list[str] = [
     "nova.billing.router:referrals_router",
     "nova.portals.router",
     "nova.calls.history",
+    "nova.telephony.reports",
+    "nova.webhooks.router",
     "nova.api.web",
 ]
 

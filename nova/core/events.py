@@ -40,6 +40,8 @@ PLUGIN_MODULES: list[str] = [
     "nova.twilio_byo.plugin",
     "nova.billing.plugin",
     "nova.portals.plugin",
+    "nova.telephony.reports",
+    "nova.webhooks.plugin",
 ]
 
 DEFAULT_RETRY_DELAYS: tuple[float, ...] = (1, 5, 30, 120, 600, 1800, 3600)
@@ -66,6 +68,9 @@ class HandlerSpec:
     timeout: float | None = None
     is_subscriber: bool = False
     event_types: list[str] = field(default_factory=list)
+    # > 1: the pump hands the handler up to this many claimed tasks at once, as a list of
+    # events (subscribers) or payloads (task handlers), in one transaction.
+    batch: int = 1
 
     def delay_after(self, attempts: int) -> float:
         """Wait before the next attempt, after ``attempts`` attempts have been made."""
@@ -86,15 +91,18 @@ def subscribe(
     max_attempts: int = 8,
     retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
     timeout: float | None = None,
+    batch: int = 1,
 ) -> Callable[[HandlerFn], HandlerFn]:
-    """Register ``fn(session, event)`` for the given event types."""
+    """Register ``fn(session, event)`` for the given event types. With ``batch > 1`` the
+    handler is ``fn(session, events: list[Event])`` and gets up to ``batch`` events per
+    transaction (when one batch fails, its events are retried one by one)."""
 
     def register(fn: HandlerFn) -> HandlerFn:
         spec = _handlers.get(name)
         if spec is not None and spec.fn is not fn and spec.fn.__qualname__ != fn.__qualname__:
             raise ValueError(f"handler name {name!r} is already taken")
         _handlers[name] = HandlerSpec(
-            name, fn, max_attempts, tuple(retry_delays), timeout, True, list(event_types)
+            name, fn, max_attempts, tuple(retry_delays), timeout, True, list(event_types), batch
         )
         for et in event_types:
             names = _subscriptions.setdefault(et, [])

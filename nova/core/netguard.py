@@ -181,12 +181,14 @@ async def pinned_request(
     *,
     schemes: Sequence[str] = ("https",),
     allowed: Sequence[ipaddress._BaseNetwork] = (),
+    stream: bool = False,
     **kwargs: object,
 ) -> httpx.Response:
     """Send one request to the vetted address of ``url`` without following redirects.
 
     The TCP connection goes to the first vetted address; the Host header and TLS SNI (and so
-    certificate verification) use the original host name."""
+    certificate verification) use the original host name. With ``stream=True`` the body is
+    not read (the caller reads what it wants and closes the response)."""
     target = await vet(url, schemes=schemes, allowed=allowed)
     parts = urlsplit(url)
     ip = ipaddress.ip_address(target.addresses[0])
@@ -198,4 +200,4 @@ async def pinned_request(
     headers["Host"] = target.host if target.port == default_port else f"{target.host}:{target.port}"
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
     request = client.build_request(method, pinned, headers=headers, extensions=extensions, **kwargs)  # type: ignore[arg-type]
-    return await client.send(request, follow_redirects=False)
+    return await client.send(request, follow_redirects=False, stream=stream)

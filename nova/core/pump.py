@@ -50,6 +50,10 @@ class TaskPump:
         loop.call_soon_threadsafe(self._wake.set)
 
     async def claim(self, limit: int) -> list[str]:
+        return [task_id for task_id, _ in await self.claim_tasks(limit)]
+
+    async def claim_tasks(self, limit: int) -> list[tuple[str, str]]:
+        """Claim up to ``limit`` due tasks; returns (task id, handler name) pairs."""
         now = clock.now()
         due = or_(
             and_(Task.status == "pending", Task.run_at <= now),
@@ -72,10 +76,77 @@ class TaskPump:
                     attempts=Task.attempts + 1,
                     locked_until=now + timedelta(seconds=self.lease_seconds),
                 )
-                .returning(Task.id)
+                .returning(Task.id, Task.handler)
                 .execution_options(synchronize_session=False)
             )
-            return list(claimed.scalars())
+            return [(row[0], row[1]) for row in claimed.all()]
+
+    @staticmethod
+    def units(claimed: list[tuple[str, str]]) -> list[list[str]]:
+        """Group claimed tasks into units of work: one task each, except handlers registered
+        with ``batch > 1`` whose tasks are run together (up to ``batch`` per unit)."""
+        out: list[list[str]] = []
+        groups: dict[str, list[str]] = {}
+        for task_id, handler in claimed:
+            spec = get_handler(handler)
+            if spec is not None and spec.batch > 1:
+                group = groups.setdefault(handler, [])
+                group.append(task_id)
+                if len(group) >= spec.batch:
+                    out.append(group)
+                    groups[handler] = []
+            else:
+                out.append([task_id])
+        out.extend(g for g in groups.values() if g)
+        return out
+
+    async def run_unit(self, task_ids: list[str]) -> None:
+        if len(task_ids) == 1:
+            await self.run_task(task_ids[0])
+        else:
+            await self.run_batch(task_ids)
+
+    async def run_batch(self, task_ids: list[str]) -> None:
+        """Run claimed tasks of one batch handler in one transaction. If that fails, each
+        task runs on its own so one bad event cannot hold the others back."""
+        try:
+            async with session_scope() as session:
+                tasks = list(
+                    (
+                        await session.execute(
+                            select(Task).where(Task.id.in_(task_ids), Task.status == "running")
+                        )
+                    ).scalars()
+                )
+                if not tasks:
+                    return
+                spec = get_handler(tasks[0].handler)
+                if spec is None:
+                    raise Retry(f"no handler registered for {tasks[0].handler!r}", delay=60)
+                event_ids = [t.event_id for t in tasks if t.event_id is not None]
+                events = {}
+                if event_ids:
+                    found = await session.execute(select(Event).where(Event.id.in_(event_ids)))
+                    events = {e.id: e for e in found.scalars()}
+                items = [
+                    events.get(t.event_id) if t.event_id is not None else dict(t.payload)
+                    for t in tasks
+                ]
+                timeout = spec.timeout or self.lease_seconds * 0.9
+                await asyncio.wait_for(spec.fn(session, items), timeout)
+                await session.execute(
+                    update(Task)
+                    .where(Task.id.in_([t.id for t in tasks]))
+                    .values(status="done", locked_until=None, finished_at=clock.now())
+                    .execution_options(synchronize_session=False)
+                )
+            return
+        except asyncio.CancelledError:
+            raise
+        except BaseException:  # noqa: BLE001 - retried task by task below
+            log.warning("batch of %d tasks failed; running them one by one", len(task_ids))
+        for task_id in task_ids:
+            await self.run_task(task_id)
 
     async def run_task(self, task_id: str) -> None:
         """Run one claimed task and record done / retry / dead."""
@@ -90,9 +161,10 @@ class TaskPump:
                     raise Retry(f"no handler registered for {task.handler!r}", delay=60)
                 if task.event_id is not None:
                     event = await session.get(Event, task.event_id)
-                    coro = spec.fn(session, event)
+                    coro = spec.fn(session, [event] if spec.batch > 1 else event)
                 else:
-                    coro = spec.fn(session, dict(task.payload))
+                    payload = dict(task.payload)
+                    coro = spec.fn(session, [payload] if spec.batch > 1 else payload)
                 timeout = spec.timeout or self.lease_seconds * 0.9
                 await asyncio.wait_for(coro, timeout)
                 await session.execute(
@@ -141,10 +213,10 @@ class TaskPump:
 
     async def run_once(self) -> int:
         """Claim and run one batch to completion. Returns how many tasks ran."""
-        ids = await self.claim(self.batch_size)
-        if ids:
-            await asyncio.gather(*(self.run_task(i) for i in ids))
-        return len(ids)
+        claimed = await self.claim_tasks(self.batch_size)
+        if claimed:
+            await asyncio.gather(*(self.run_unit(u) for u in self.units(claimed)))
+        return len(claimed)
 
     async def drain(self, max_rounds: int = 100) -> int:
         """Run batches until nothing is due (tests and CLI)."""
@@ -156,9 +228,9 @@ class TaskPump:
                 break
         return total
 
-    async def _run_bounded(self, task_id: str) -> None:
+    async def _run_bounded(self, task_ids: list[str]) -> None:
         try:
-            await self.run_task(task_id)
+            await self.run_unit(task_ids)
         finally:
             self._sem.release()
 
@@ -168,15 +240,15 @@ class TaskPump:
         try:
             while not stop.is_set():
                 free = self.concurrency - len(self._inflight)
-                ids: list[str] = []
+                ids: list[tuple[str, str]] = []
                 if free > 0:
                     try:
-                        ids = await self.claim(min(free, self.batch_size))
+                        ids = await self.claim_tasks(min(free, self.batch_size))
                     except Exception:
                         log.exception("claiming tasks failed")
-                for task_id in ids:
+                for unit in self.units(ids):
                     await self._sem.acquire()
-                    t = asyncio.create_task(self._run_bounded(task_id))
+                    t = asyncio.create_task(self._run_bounded(unit))
                     self._inflight.add(t)
                     t.add_done_callback(self._inflight.discard)
                 if ids and len(ids) == min(free, self.batch_size):

@@ -31,6 +31,23 @@ class ScheduledJob:
 
 
 _scheduled: list[ScheduledJob] = []
+# Long-running loops started and stopped with the runner (e.g. webhook delivery):
+# name -> fn(settings, stop) coroutine that returns once ``stop`` is set.
+_services: dict[str, Callable[[Settings, asyncio.Event], Awaitable[None]]] = {}
+
+
+def background_service(
+    name: str,
+) -> Callable[[Callable[[Settings, asyncio.Event], Awaitable[None]]], Any]:
+    """Register a loop run beside the task pump: ``@background_service("webhooks.deliver")``."""
+
+    def register(
+        fn: Callable[[Settings, asyncio.Event], Awaitable[None]],
+    ) -> Callable[[Settings, asyncio.Event], Awaitable[None]]:
+        _services[name] = fn
+        return fn
+
+    return register
 
 
 def scheduled(name: str, **trigger: Any) -> Callable[[Callable[[], Awaitable[Any]]], Any]:
@@ -74,11 +91,16 @@ class BackgroundRunner:
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._scheduler: Any = None
+        self._service_tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
         self._task = asyncio.create_task(self.pump.run_forever(self._stop), name="nova-pump")
+        for name, fn in _services.items():
+            self._service_tasks.append(
+                asyncio.create_task(fn(self.settings, self._stop), name=f"nova-{name}")
+            )
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         for job in _scheduled:
             trigger = dict(job.trigger)
@@ -96,3 +118,10 @@ class BackgroundRunner:
                 await asyncio.wait_for(self._task, 15)
             except TimeoutError:
                 self._task.cancel()
+        for task in self._service_tasks:
+            try:
+                await asyncio.wait_for(task, 15)
+            except TimeoutError:
+                task.cancel()
+            except Exception:
+                log.exception("background service %s failed", task.get_name())

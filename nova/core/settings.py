@@ -92,6 +92,7 @@ class Settings(BaseSettings):
     calls_rate_window_seconds: int = 60
     call_job_ttl_seconds: int = 600
     reserve_minutes_per_call: int = 1
+    max_call_seconds: int = 900
     idempotency_ttl_seconds: int = 24 * 3600
     scrape_timeout_seconds: float = 5.0
     scrape_max_bytes: int = 1_048_576
@@ -160,9 +161,38 @@ class Settings(BaseSettings):
     # --- agent worker ---------------------------------------------------------------------
     worker_secret: SecretStr = SecretStr("dev-worker-secret-change-me")
     worker_report_max_skew_seconds: int = 300
+    # Where workers send signed reports; defaults to <public_url>/internal/worker.
+    worker_report_url: str | None = None
+    worker_report_timeout_seconds: float = 5.0
+    worker_report_attempts: int = 3
+    # Speech stack (livekit openai plugin; any OpenAI-compatible base URL).
+    agent_llm_model: str | None = None  # falls back to llm_model
+    agent_stt_model: str = "gpt-4o-mini-transcribe"
+    agent_stt_base_url: str | None = None  # falls back to OPENAI_BASE_URL
+    agent_tts_model: str = "gpt-4o-mini-tts"
+    agent_tts_base_url: str | None = None  # falls back to OPENAI_BASE_URL
+    agent_tts_voice: str = "alloy"
+    agent_tts_voice_ar: str = "alloy"
+    # The offline end-of-turn model (livekit local inference); VAD endpointing when off.
+    agent_turn_detector: bool = True
+    # What to do when the lead's voicemail answers: leave_message | hang_up.
+    agent_voicemail_action: Literal["leave_message", "hang_up"] = "hang_up"
+    # Seconds the demo agent waits for the browser test caller before giving up.
+    agent_caller_wait_seconds: int = 300
+    # SIP dial ring timeout, seconds.
+    agent_ring_timeout_seconds: int = 45
 
     # --- webhooks (outbound) --------------------------------------------------------------
     webhook_ca_bundle: str | None = None
+    # Subnets webhook URLs may point at despite the SSRF guard (with ssrf_allow_cidrs).
+    webhook_allow_cidrs: list[str] = Field(default_factory=list)
+    webhook_timeout_seconds: float = 10.0
+    webhook_max_per_user: int = 25
+    webhook_concurrency: int = 64
+    webhook_batch_size: int = 64
+    webhook_lease_seconds: float = 60.0
+    webhook_poll_seconds: float = 1.0
+    webhook_test_rate_limit: int = 10
 
     # --- billing --------------------------------------------------------------------------
     stripe_api_key: SecretStr | None = Field(

@@ -19,12 +19,15 @@ from nova.models.quality import CallScore, FineTuneRun
 from nova.models.twilio import TwilioCredential, TwilioNumber, TwilioNumberOtp
 from nova.models.user import PasswordResetCode, User
 from nova.models.voice import VoiceConsent, VoiceProfile, VoiceSample
+from nova.models.webhooks import Webhook, WebhookDelivery
+from nova.models.worker import DoNotCall, WorkerReport
 
 __all__ = [
     "BillingAccount",
     "Call",
     "CallContext",
     "CallScore",
+    "DoNotCall",
     "Event",
     "FineTuneRun",
     "IdempotencyRecord",
@@ -46,4 +49,7 @@ __all__ = [
     "VoiceProfile",
     "VoiceSample",
     "ZiinaPayment",
+    "WorkerReport",
+    "Webhook",
+    "WebhookDelivery",
 ]

@@ -77,6 +77,10 @@ async def dispatch_lead(session: AsyncSession, payload: dict) -> None:
     except ValidationError as exc:
         _fail(lead, "; ".join(e["msg"] for e in exc.errors()[:3]))
         return
+    # End the read transaction before the slow part (website, briefs, LiveKit): on SQLite
+    # an open transaction is the single writer and would stall every receiver meanwhile.
+    # The rows stay loaded; the call rows and this task's completion commit together.
+    await session.commit()
     try:
         async with session.begin_nested():
             result = await calls.place_calls(session, get_settings(), request, user)

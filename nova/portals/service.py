@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import ValidationError
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -260,11 +262,17 @@ async def record_lead(
         payload=raw,
         received_at=clock.now(),
     )
-    try:
-        async with session.begin_nested():
-            session.add(row)
-            await session.flush()
-    except IntegrityError:
+    # One statement both records the lead and deduplicates it on the portal's event id
+    # (INSERT … ON CONFLICT DO NOTHING RETURNING): a replay inserts nothing.
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = (
+        insert(PortalLead)
+        .values(**row.model_dump())
+        .on_conflict_do_nothing(index_elements=["portal", "event_id"])
+        .returning(PortalLead.id)
+    )
+    inserted = (await session.execute(stmt)).scalar_one_or_none()
+    if inserted is None:
         existing = (
             await session.execute(
                 select(PortalLead).where(
@@ -273,7 +281,8 @@ async def record_lead(
             )
         ).scalar_one()
         return existing, True
-    await enqueue(session, DISPATCH_TASK, {"lead_id": row.id}, dedupe_key=row.id)
+    # The lead row is unique per event, so its dispatch task needs no dedupe key of its own.
+    await enqueue(session, DISPATCH_TASK, {"lead_id": row.id})
     return row, False
 
 

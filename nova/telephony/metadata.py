@@ -59,5 +59,7 @@ class DispatchMetadata(BaseModel):
     caller_id: str | None = None
     # Voice to speak with (an activated cloned voice), provider-specific id.
     voice_id: str | None = None
+    # LLM the agent uses (the fine-tune loop's promoted alias); None = the worker's default.
+    llm_model: str | None = None
     # Where the worker reports (signed), e.g. https://api.example.com/internal/worker
     report_url: str | None = None

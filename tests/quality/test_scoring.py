@@ -172,7 +172,9 @@ async def test_unknown_call_is_ignored(pump, clock, openai_fake):
     async with session_scope() as s:
         assert (await s.execute(select(CallScore))).first() is None
         tasks = list((await s.execute(select(Task))).scalars())
-    assert [t.status for t in tasks] == ["done"]
+    # Every subscriber (the quality scorer, webhook fan-out) finished without error.
+    assert tasks and {t.status for t in tasks} == {"done"}
+    assert "quality.queue" in {t.handler for t in tasks}
 
 
 async def test_without_a_judge_scores_stay_pending_and_health_says_why(

@@ -1,0 +1,162 @@
+"""HTTP surface of calls: POST /calls, GET /calls/{id}, GET /contexts/{id}, POST /token."""
+
+from __future__ import annotations
+
+import json
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from nova.api.app import LIFESPAN_HOOKS
+from nova.api.deps import SessionDep, SettingsDep, _bearer, _user_from_token, client_ip
+from nova.calls import briefs, service
+from nova.calls.schemas import (
+    BatchCallResponse,
+    CallBatchRequest,
+    CallStatusOut,
+    ContextOut,
+    TokenRequest,
+    TokenResponse,
+)
+from nova.core import idempotency
+from nova.core.db import session_scope
+from nova.core.errors import TooManyRequests, Unauthorized, Unprocessable
+from nova.core.ratelimit import get_limiter
+from nova.core.settings import Settings
+from nova.models.user import User
+from nova.telephony import livekit
+
+router = APIRouter(tags=["calls"])
+
+
+def _inline_schema(model: type) -> dict[str, Any]:
+    """The model's JSON schema with its $defs inlined (for openapi_extra)."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return walk(defs[ref.split("/")[-1]])
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return walk(schema)
+
+
+_BATCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": _inline_schema(CallBatchRequest)}},
+    },
+    "parameters": [
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "maxLength": 255},
+            "description": "Replays the first response for the same key and body (24 h)",
+        }
+    ],
+}
+
+
+async def _caller(request: Request, settings: Settings) -> User | None:
+    """The bearer's user, looked up in a short transaction of its own so that the request's
+    session is still untouched when the idempotency key is claimed."""
+    token = _bearer(request)
+    if token is None:
+        return None
+    async with session_scope() as s:
+        user = await _user_from_token(s, settings, token)
+    request.state.user_id = user.id
+    return user
+
+
+async def _json(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise Unprocessable("Request body must be valid JSON") from None
+
+
+@router.post(
+    "/calls",
+    response_model=BatchCallResponse,
+    openapi_extra=_BATCH_BODY,
+    responses={
+        400: {"description": "Validation failure (consent, leads, phones, goal links…)"},
+        401: {"description": "Auth required (FEATURE_CALLS_AUTH_REQUIRED)"},
+        402: {"description": "Plan/trial minute limit would be exceeded"},
+        409: {"description": "Idempotency-Key still in flight"},
+        422: {"description": "Body is not JSON, or Idempotency-Key reused with another body"},
+        429: {"description": "Rate limit"},
+    },
+)
+async def create_calls(request: Request, session: SessionDep, settings: SettingsDep):
+    """Submit a batch of 1–5 leads: one brief and one agent per lead."""
+    ip = client_ip(request, settings)
+    limit, window = settings.calls_rate_limit, settings.calls_rate_window_seconds
+    decision = await get_limiter().hit(f"calls:{ip}", limit, window)
+    if not decision.allowed:
+        raise TooManyRequests(
+            f"Rate limit exceeded. Max {limit} requests per {window} seconds.",
+            retry_after=decision.retry_after,
+        )
+    user = await _caller(request, settings)
+    if settings.feature_calls_auth_required and user is None:
+        raise Unauthorized("Authentication required: send 'Authorization: Bearer <token>'")
+    raw = await _json(request)
+    batch = service.parse_batch(raw)
+    service.validate_batch(settings, batch)
+
+    async def work() -> tuple[int, Any]:
+        if user is not None:
+            await service.precheck_minutes(settings, user, len(batch.leads))
+        result = await service.place_calls(session, settings, batch, user, client_ip=ip)
+        return 200, result.model_dump(mode="json")
+
+    return await idempotency.run(
+        session,
+        settings,
+        key=request.headers.get(idempotency.HEADER),
+        scope=idempotency.scope_for("POST /calls", user_id=user.id if user else None, ip=ip),
+        payload=raw,
+        work=work,
+    )
+
+
+@router.get("/calls/{call_id}", response_model=CallStatusOut)
+async def get_call(call_id: str, session: SessionDep, settings: SettingsDep):
+    """Status of one call job (404 after its 10-minute TTL)."""
+    return await service.get_call_job(session, settings, call_id)
+
+
+@router.get("/contexts/{context_id}", response_model=ContextOut)
+async def get_context(context_id: str, session: SessionDep, settings: SettingsDep):
+    """The full brief handed to the agent (404 after its 10-minute TTL)."""
+    return await service.get_context(session, settings, context_id)
+
+
+@router.post("/token", response_model=TokenResponse)
+async def token(body: TokenRequest, session: SessionDep, settings: SettingsDep):
+    """A LiveKit participant token to join a demo call's room from a browser."""
+    return await service.issue_token(session, settings, body)
+
+
+@asynccontextmanager
+async def _calls_lifespan(app: Any):
+    settings = getattr(app.state, "settings", None)
+    if settings is not None and settings.llm_configured:
+        briefs.warm_up(settings)  # import the openai SDK now, not during the first batch
+    yield
+    await livekit.aclose_clients()
+    await briefs.aclose_clients()
+
+
+LIFESPAN_HOOKS.append(_calls_lifespan)
