@@ -58,3 +58,7 @@ def session(api: NovaClient) -> Client:
     ``async with session(api) as mcp:`` inside the test: the client runs an anyio task
     group, which must be entered and left in the same task (an async fixture would not)."""
     return Client(build_server(SessionProvider(api)), raise_exceptions=True)
+
+
+# The HTTPS webhook receiver (a local network peer) of the webhooks tests.
+from tests.webhooks.conftest import receiver, tls_files  # noqa: E402, F401

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from tests.conftest import register
 from tests.mcp_server.conftest import session
-from tests.webhooks.conftest import receiver, tls_files  # noqa: F401 - fixtures
 from tests.webhooks.receiver import verify
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
