@@ -88,6 +88,10 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
     install_error_handlers(app)
     for router in _routers():
         app.include_router(router)
+    if settings.mcp_enabled:
+        from nova.mcp_server.mount import install as install_mcp
+
+        install_mcp(app, settings)  # /mcp; the MCP server starts with the lifespan
     from nova.api.web import mount_assets
 
     mount_assets(app)

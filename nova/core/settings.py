@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     smtp_starttls: bool = True
     mail_from: str = "Nova <no-reply@nova.local>"
 
+    # --- MCP (the /mcp mount on the control plane; `nova mcp` reads NOVA_API_URL/TOKEN) ----
+    mcp_enabled: bool = True
+    # Base URL the /mcp tools call; unset = the same app, in-process (no network hop).
+    mcp_api_url: str | None = None
+
     # --- calls ----------------------------------------------------------------------------
     feature_calls_auth_required: bool = Field(
         default=False,
