@@ -180,47 +180,36 @@ class NormalisedLead(BaseModel):
     timestamp: datetime | None
 
 
+def _listing_details(
+    title: str | None, location: str | None, price: float | None, currency: str
+) -> str | None:
+    parts = (title, location, f"{price:,.0f} {currency}" if price is not None else None)
+    return ", ".join(p for p in parts if p) or None
+
+
 def normalise(portal: Portal, body: dict) -> NormalisedLead:
     """Validate a portal's payload (raises pydantic.ValidationError) and flatten it."""
     if portal == "property_finder":
         pf = PropertyFinderLead.model_validate(body)
-        li = pf.payload.listing
-        details = ", ".join(
-            x
-            for x in (
-                li.title,
-                li.location,
-                f"{li.price:,.0f} {li.currency or 'AED'}" if li.price is not None else None,
-            )
-            if x
-        )
+        li, contact = pf.payload.listing, pf.payload.contact
         return NormalisedLead(
             event_id=pf.id,
             listing_reference=li.reference,
             listing_title=li.title,
-            listing_details=details or None,
-            name=pf.payload.contact.name,
-            phone=pf.payload.contact.phone,
-            email=pf.payload.contact.email,
+            listing_details=_listing_details(li.title, li.location, li.price, li.currency or "AED"),
+            name=contact.name,
+            phone=contact.phone,
+            email=contact.email,
             message=pf.payload.message,
             timestamp=pf.created_at,
         )
     by = BayutLead.model_validate(body)
     prop = by.lead.property
-    details = ", ".join(
-        x
-        for x in (
-            prop.title,
-            prop.location,
-            f"{prop.price:,.0f} AED" if prop.price is not None else None,
-        )
-        if x
-    )
     return NormalisedLead(
         event_id=by.event_id,
         listing_reference=prop.reference_number,
         listing_title=prop.title,
-        listing_details=details or None,
+        listing_details=_listing_details(prop.title, prop.location, prop.price, "AED"),
         name=by.lead.client_name,
         phone=by.lead.client_phone,
         email=by.lead.client_email,

@@ -30,9 +30,7 @@ async def _flags(user_id: str, **flags: bool) -> None:
         u.features = {**(u.features or {}), **flags}
 
 
-async def test_byo_default_number_dials_over_the_accounts_trunk(client, user, livekit):
-    uid = user["user"]["id"]
-    await _flags(uid, byo_twilio=True)
+async def _byo_default_number(uid: str) -> None:
     async with session_scope() as s:
         s.add(TwilioCredential(user_id=uid, encrypted="x", sid_last4="1234", status="valid"))
         s.add(
@@ -45,6 +43,12 @@ async def test_byo_default_number_dials_over_the_accounts_trunk(client, user, li
                 is_default=True,
             )
         )
+
+
+async def test_byo_default_number_dials_over_the_accounts_trunk(client, user, livekit):
+    uid = user["user"]["id"]
+    await _flags(uid, byo_twilio=True)
+    await _byo_default_number(uid)
     r = await client.post("/calls", json=payload(), headers=user["headers"])
     assert r.status_code == 200, r.text
     meta = _meta(livekit)
@@ -53,18 +57,7 @@ async def test_byo_default_number_dials_over_the_accounts_trunk(client, user, li
 
 async def test_flag_off_byo_number_is_ignored_and_demo_stays(client, user, livekit):
     uid = user["user"]["id"]
-    async with session_scope() as s:
-        s.add(TwilioCredential(user_id=uid, encrypted="x", sid_last4="1234", status="valid"))
-        s.add(
-            TwilioNumber(
-                user_id=uid,
-                phone_number="+971501110000",
-                twilio_number_sid="PN1",
-                livekit_trunk_id="ST_byo",
-                status="active",
-                is_default=True,
-            )
-        )
+    await _byo_default_number(uid)
     r = await client.post("/calls", json=payload(), headers=user["headers"])
     assert r.status_code == 200
     meta = _meta(livekit)
