@@ -55,6 +55,13 @@ LIFESPAN_HOOKS: list = []
 def create_app(settings: Settings | None = None, *, background: bool | None = None) -> FastAPI:
     settings = settings or get_settings()
     run_background = settings.background_runner if background is None else background
+    if not logging.getLogger().handlers:
+        # Served by a bare ASGI server (`uvicorn nova.api.app:create_app --factory`) rather
+        # than `nova serve`: apply Nova's log settings here, so the level is honoured and no
+        # library (the MCP SDK does) installs its own, much slower, root handler later.
+        from nova.core.logging import configure_logging
+
+        configure_logging(settings.log_level, settings.log_json)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -276,10 +276,14 @@ async def do_not_call_phones(
     session: AsyncSession, phones: list[str], user: User | None
 ) -> set[str]:
     """Phones in the batch that asked this account (or anonymous demos) not to call again."""
-    from nova.telephony.reports import is_do_not_call
+    from nova.models.worker import DoNotCall
 
-    owner = user.id if user else None
-    return {p for p in phones if await is_do_not_call(session, p, owner)}
+    rows = await session.execute(
+        select(DoNotCall.phone).where(
+            DoNotCall.owner_id == (user.id if user else ""), DoNotCall.phone.in_(phones)
+        )
+    )
+    return set(rows.scalars())
 
 
 async def place_calls(

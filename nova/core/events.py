@@ -73,6 +73,8 @@ class HandlerSpec:
     # > 1: the pump hands the handler up to this many claimed tasks at once, as a list of
     # events (subscribers) or payloads (task handlers), in one transaction.
     batch: int = 1
+    # Subscribers only: queue a task only for events whose data passes this check.
+    when: Callable[[dict[str, Any]], bool] | None = None
 
     def delay_after(self, attempts: int) -> float:
         """Wait before the next attempt, after ``attempts`` attempts have been made."""
@@ -94,8 +96,10 @@ def subscribe(
     retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
     timeout: float | None = None,
     batch: int = 1,
+    when: Callable[[dict[str, Any]], bool] | None = None,
 ) -> Callable[[HandlerFn], HandlerFn]:
-    """Register ``fn(session, event)`` for the given event types. With ``batch > 1`` the
+    """Register ``fn(session, event)`` for the given event types. ``when(data)`` filters
+    events at emit time, so events a subscriber would ignore cost no task. With ``batch > 1`` the
     handler is ``fn(session, events: list[Event])`` and gets up to ``batch`` events per
     transaction (when one batch fails, its events are retried one by one)."""
 
@@ -104,7 +108,15 @@ def subscribe(
         if spec is not None and spec.fn is not fn and spec.fn.__qualname__ != fn.__qualname__:
             raise ValueError(f"handler name {name!r} is already taken")
         _handlers[name] = HandlerSpec(
-            name, fn, max_attempts, tuple(retry_delays), timeout, True, list(event_types), batch
+            name,
+            fn,
+            max_attempts,
+            tuple(retry_delays),
+            timeout,
+            True,
+            list(event_types),
+            batch,
+            when,
         )
         for et in event_types:
             names = _subscriptions.setdefault(et, [])
@@ -164,7 +176,7 @@ async def emit(session: AsyncSession, type: str, data: dict[str, Any]) -> Event:
         insert(Event.__table__),  # type: ignore[attr-defined]
         [{"id": event_id, "type": type, "data": data, "created_at": now}],
     )
-    names = subscribers(type)
+    names = [n for n in subscribers(type) if _handlers[n].when is None or _handlers[n].when(data)]
     if names:
         await session.execute(
             insert(Task.__table__),  # type: ignore[attr-defined]
@@ -182,7 +194,7 @@ async def emit(session: AsyncSession, type: str, data: dict[str, Any]) -> Event:
             ],
         )
         # Only a commit that queued work wakes the pump: an event nobody subscribes to
-        # (e.g. call.started today) must not cost a task poll per commit.
+        # (e.g. an anonymous call.started) must not cost a task poll per commit.
         _mark_wake(session)
     await session.flush()
     return Event(id=event_id, type=type, data=data, created_at=now)

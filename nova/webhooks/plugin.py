@@ -16,7 +16,14 @@ from nova.webhooks.delivery import Deliverer
 from nova.webhooks.schemas import EVENT_TYPES
 
 
-@subscribe(*EVENT_TYPES, name="webhooks.fanout", max_attempts=20, batch=200)
+# Only customers have webhooks: anonymous demo calls (no customer_id) queue nothing.
+@subscribe(
+    *EVENT_TYPES,
+    name="webhooks.fanout",
+    max_attempts=20,
+    batch=200,
+    when=lambda data: data.get("customer_id") is not None,
+)
 async def fan_out(session: AsyncSession, events: list[Event]) -> None:
     """Create the delivery rows of a batch of events, in the pump's transaction (so exactly
     once per event); the commit wakes the delivery loop."""
