@@ -155,16 +155,7 @@ def _template_en(req: CallBatchRequest, lead: LeadIn, site: ScrapeResult | None)
         "Ask one question at a time, keep answers short, never invent facts that are not in "
         "the product facts, and end the call politely if the lead asks you to stop."
     )
-    if req.goal_criteria:
-        instructions += f" Success criteria: {req.goal_criteria}."
-    return Brief(
-        agent_instructions=instructions,
-        opening_line=opening,
-        qualification_questions=questions,
-        objection_handlers=objections,
-        closing_script=closing,
-        product_facts=_facts(req, site),
-    )
+    return _assemble(req, site, instructions, opening, questions, objections, closing)
 
 
 def _template_ar(req: CallBatchRequest, lead: LeadIn, site: ScrapeResult | None) -> Brief:
@@ -225,6 +216,19 @@ def _template_ar(req: CallBatchRequest, lead: LeadIn, site: ScrapeResult | None)
         "Ask one question at a time, keep answers short, never invent facts, and end the call "
         "politely if the lead asks you to stop."
     )
+    return _assemble(req, site, instructions, opening, questions, objections, closing)
+
+
+def _assemble(
+    req: CallBatchRequest,
+    site: ScrapeResult | None,
+    instructions: str,
+    opening: str,
+    questions: list[str],
+    objections: list[dict[str, str]],
+    closing: str,
+) -> Brief:
+    """The template brief of either language: shared tail (goal criteria, product facts)."""
     if req.goal_criteria:
         instructions += f" Success criteria: {req.goal_criteria}."
     return Brief(
