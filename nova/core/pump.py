@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from sqlalchemy import and_, or_, select, update
@@ -21,6 +22,17 @@ from nova.core.events import GiveUp, Retry, get_handler, on_wake
 from nova.models.events import Event, Task
 
 log = logging.getLogger("nova.pump")
+
+
+async def drain_rounds(run_once: Callable[[], Awaitable[int]], max_rounds: int = 100) -> int:
+    """Call ``run_once`` until a round does nothing (or ``max_rounds``); the total done."""
+    total = 0
+    for _ in range(max_rounds):
+        n = await run_once()
+        total += n
+        if n == 0:
+            break
+    return total
 
 
 class TaskPump:
@@ -220,13 +232,7 @@ class TaskPump:
 
     async def drain(self, max_rounds: int = 100) -> int:
         """Run batches until nothing is due (tests and CLI)."""
-        total = 0
-        for _ in range(max_rounds):
-            n = await self.run_once()
-            total += n
-            if n == 0:
-                break
-        return total
+        return await drain_rounds(self.run_once, max_rounds)
 
     async def _run_bounded(self, task_ids: list[str]) -> None:
         try:

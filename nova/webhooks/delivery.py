@@ -42,6 +42,7 @@ from yarl import URL
 
 from nova.core import clock, netguard
 from nova.core.db import is_postgres, on_commit, session_scope
+from nova.core.pump import drain_rounds
 from nova.core.settings import Settings
 from nova.models.base import UTCDateTime
 from nova.models.webhooks import Webhook, WebhookDelivery
@@ -472,13 +473,7 @@ class Deliverer:
 
     async def drain(self, max_rounds: int = 100) -> int:
         """Deliver until nothing is due (tests, CLI). Returns the number of attempts."""
-        total = 0
-        for _ in range(max_rounds):
-            n = await self.run_once()
-            total += n
-            if n == 0:
-                break
-        return total
+        return await drain_rounds(self.run_once, max_rounds)
 
     def accept(self, jobs: list[Job]) -> None:
         loop = self._loop
