@@ -102,7 +102,11 @@ async def main_async(args: argparse.Namespace) -> None:
             st.sort_stats(args.sort).print_stats(args.top)
         elif args.profiler == "pyinstrument":
             prof.stop()
-            print(prof.output_text(unicode=True, color=False, show_all=False))
+            print(
+                prof.output_text(
+                    unicode=True, color=False, show_all=bool(os.environ.get("PROFILE_ALL"))
+                )
+            )
         print(
             json.dumps(
                 {

@@ -93,9 +93,13 @@ def settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 @pytest.fixture(autouse=True)
 async def _clean_state(_engine) -> AsyncIterator[None]:
+    from nova.quality.finetune import forget_promoted_model
+
     get_limiter().reset()
+    forget_promoted_model()
     yield
     get_limiter().reset()
+    forget_promoted_model()
     from nova.telephony import livekit as lk_mod
 
     await lk_mod.aclose_clients()  # cached LiveKit API clients hold aiohttp sessions

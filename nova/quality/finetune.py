@@ -33,7 +33,7 @@ from typing import Any
 
 import openai
 from openai import AsyncOpenAI
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -76,17 +76,47 @@ def base_model(settings: Settings) -> str:
     return settings.finetune_base_model or settings.llm_model
 
 
+_PROMOTED_QUERY = (
+    select(FineTuneRun.promoted_alias)
+    .where(FineTuneRun.status == "promoted", FineTuneRun.promoted_alias.is_not(None))
+    .order_by(FineTuneRun.finished_at.desc(), FineTuneRun.night.desc())
+    .limit(1)
+)
+
+# Every POST /calls needs the promoted alias, which changes at most once a night: placing a
+# call reads it through this per-process cache. A promotion made by this process clears it
+# at once (see ``_forget_promoted`` below); one made by another replica is seen within
+# PROMOTED_CACHE_SECONDS.
+PROMOTED_CACHE_SECONDS = 30.0
+_promoted_cache: dict[int, tuple[float, str | None]] = {}
+
+
 async def promoted_model(session: AsyncSession) -> str | None:
     """The model alias agents should use: the last promoted candidate, or None (use the
     configured model)."""
-    return (
-        await session.execute(
-            select(FineTuneRun.promoted_alias)
-            .where(FineTuneRun.status == "promoted", FineTuneRun.promoted_alias.is_not(None))
-            .order_by(FineTuneRun.finished_at.desc(), FineTuneRun.night.desc())
-            .limit(1)
-        )
-    ).scalar_one_or_none()
+    return (await session.execute(_PROMOTED_QUERY)).scalar_one_or_none()
+
+
+async def promoted_model_cached(session: AsyncSession) -> str | None:
+    """``promoted_model`` at most PROMOTED_CACHE_SECONDS old (per database engine)."""
+    key = id(session.bind)
+    now = clock.monotonic()
+    hit = _promoted_cache.get(key)
+    if hit is None or now - hit[0] >= PROMOTED_CACHE_SECONDS:
+        hit = (now, await promoted_model(session))
+        _promoted_cache[key] = hit
+    return hit[1]
+
+
+def forget_promoted_model() -> None:
+    _promoted_cache.clear()
+
+
+@event.listens_for(FineTuneRun, "after_insert")
+@event.listens_for(FineTuneRun, "after_update")
+@event.listens_for(FineTuneRun, "after_delete")
+def _forget_promoted(mapper: Any, connection: Any, target: FineTuneRun) -> None:
+    forget_promoted_model()
 
 
 async def latest_run(session: AsyncSession) -> FineTuneRun | None:

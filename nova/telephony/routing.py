@@ -39,9 +39,9 @@ async def plan_calls(
     n_leads: int,
     reserve_seconds: int,
 ) -> DialPlan:
-    from nova.quality.finetune import promoted_model
+    from nova.quality.finetune import promoted_model_cached
 
-    llm_model = await promoted_model(session)
+    llm_model = await promoted_model_cached(session)
     if user is None:
         # Anonymous submissions never dial a phone network (DECISIONS: toll fraud).
         return DialPlan("demo", None, None, None, llm_model, ANONYMOUS_MAX_DURATION_SECONDS)

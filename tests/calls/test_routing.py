@@ -133,3 +133,32 @@ async def test_opted_out_lead_is_not_dialled_again(client, user, livekit):
         for i in range(len(livekit.calls("AgentDispatchService", "CreateDispatch")))
     ]
     assert [m.lead.phone for m in metas] == [p for p in by_phone if p != "+971501234567"]
+
+
+async def test_promoted_model_is_cached_briefly_and_a_local_promotion_shows_at_once(
+    client, livekit, clock
+):
+    from sqlalchemy import update
+
+    from nova.quality.finetune import PROMOTED_CACHE_SECONDS
+
+    async with session_scope() as s:
+        s.add(FineTuneRun(night=date(2026, 6, 10), status="promoted", promoted_alias="ft:a"))
+    assert (await client.post("/calls", json=payload(leads=leads(1)))).status_code == 200
+    assert _meta(livekit, 0).llm_model == "ft:a"
+
+    # Another replica promotes (a plain UPDATE this process's ORM never sees): the cached
+    # alias is used until the cache ages out, then the new one.
+    async with session_scope() as s:
+        await s.execute(update(FineTuneRun).values(promoted_alias="ft:b"))
+    assert (await client.post("/calls", json=payload(leads=leads(1)))).status_code == 200
+    assert _meta(livekit, 1).llm_model == "ft:a"
+    clock.advance(PROMOTED_CACHE_SECONDS)
+    assert (await client.post("/calls", json=payload(leads=leads(1)))).status_code == 200
+    assert _meta(livekit, 2).llm_model == "ft:b"
+
+    # A promotion written by this process through the ORM is seen by the very next batch.
+    async with session_scope() as s:
+        s.add(FineTuneRun(night=date(2026, 6, 12), status="promoted", promoted_alias="ft:c"))
+    assert (await client.post("/calls", json=payload(leads=leads(1)))).status_code == 200
+    assert _meta(livekit, 3).llm_model == "ft:c"
