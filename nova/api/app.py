@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -55,6 +56,8 @@ LIFESPAN_HOOKS: list = []
 def create_app(settings: Settings | None = None, *, background: bool | None = None) -> FastAPI:
     settings = settings or get_settings()
     run_background = settings.background_runner if background is None else background
+    # Not under tests, where apps come and go in one process (frozen objects are never freed).
+    freeze_heap = settings.env != "test"
     if not logging.getLogger().handlers:
         # Served by a bare ASGI server (`uvicorn nova.api.app:create_app --factory`) rather
         # than `nova serve`: apply Nova's log settings here, so the level is honoured and no
@@ -77,6 +80,13 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
                 runner = BackgroundRunner(settings)
                 await runner.start()
             app.state.runner = runner
+            if freeze_heap:
+                # Everything built at start-up (modules, routes, models, compiled SQL) lives
+                # as long as the process: move it out of the cyclic GC's reach, so a full
+                # collection scans only request garbage instead of pausing every request in
+                # flight for tens of milliseconds.
+                gc.collect()
+                gc.freeze()
             try:
                 yield
             finally:

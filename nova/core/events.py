@@ -215,22 +215,28 @@ async def enqueue(
     if spec is None:
         raise LookupError(f"no task handler named {handler!r}")
     now = clock.now()
-    task = Task(
-        handler=handler,
-        payload=payload,
-        max_attempts=spec.max_attempts,
-        run_at=run_at or (now + timedelta(seconds=delay)),
-        dedupe_key=dedupe_key,
-        created_at=now,
-    )
+    values = {
+        "id": new_id(),
+        "handler": handler,
+        "payload": payload,
+        "max_attempts": spec.max_attempts,
+        "run_at": run_at or (now + timedelta(seconds=delay)),
+        "dedupe_key": dedupe_key,
+        "created_at": now,
+    }
     if dedupe_key is None:
-        session.add(task)
-    else:
-        try:
-            async with session.begin_nested():
-                session.add(task)
-        except IntegrityError:
-            return None
+        # A Core INSERT, as in ``emit``: portal receivers enqueue on their hot path. The
+        # returned Task is a detached copy of the row.
+        await session.execute(insert(Task.__table__), [values])  # type: ignore[attr-defined]
+        _mark_wake(session)
+        await session.flush()
+        return Task(**values)
+    task = Task(**values)
+    try:
+        async with session.begin_nested():
+            session.add(task)
+    except IntegrityError:
+        return None
     _mark_wake(session)
     await session.flush()
     return task

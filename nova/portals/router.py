@@ -105,11 +105,11 @@ async def _receive(
         request.headers.get(service.SIGNATURE_HEADERS[portal]),
     )
     lead, raw = service.parse_payload(portal, body)
-    row, duplicate = await service.record_lead(session, integ, lead, raw)
+    lead_id, duplicate = await service.record_lead(session, integ, lead, raw)
     return ReceiverAck(
         accepted=True,
-        lead_id=row.id,
-        event_id=row.event_id,
+        lead_id=lead_id,
+        event_id=lead.event_id,
         duplicate=duplicate,
         elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
     )

@@ -8,6 +8,7 @@ same path as ``POST /calls`` (briefs, metering, telephony), with the listing in 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import logging
@@ -18,7 +19,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +29,7 @@ from nova.core import clock
 from nova.core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, Unauthorized
 from nova.core.events import enqueue
 from nova.core.settings import Settings
+from nova.models.base import new_id
 from nova.models.portals import PortalIntegration, PortalLead
 from nova.portals.schemas import (
     IntegrationCreate,
@@ -54,10 +56,18 @@ DISPATCH_TASK = "portals.dispatch"
 def _fernet(settings: Settings) -> Fernet:
     """Fernet with NOVA_ENCRYPTION_KEY, or a key derived from the JWT secret (development)."""
     if settings.encryption_key is not None:
-        return Fernet(settings.encryption_key.get_secret_value().encode())
+        return _fernet_for(settings.encryption_key.get_secret_value(), None)
+    return _fernet_for(None, settings.jwt_secret.get_secret_value())
+
+
+@functools.lru_cache(maxsize=4)
+def _fernet_for(encryption_key: str | None, jwt_secret: str | None) -> Fernet:
+    if encryption_key is not None:
+        return Fernet(encryption_key.encode())
+    assert jwt_secret is not None
     derived = HKDF(
         algorithm=hashes.SHA256(), length=32, salt=b"nova", info=b"nova-portal-secrets"
-    ).derive(settings.jwt_secret.get_secret_value().encode())
+    ).derive(jwt_secret.encode())
     return Fernet(base64.urlsafe_b64encode(derived))
 
 
@@ -67,9 +77,17 @@ def seal(settings: Settings, secret: str) -> str:
 
 def unseal(settings: Settings, ciphertext: str) -> str:
     try:
-        return _fernet(settings).decrypt(ciphertext.encode()).decode()
+        return _unseal(_fernet(settings), ciphertext)
     except InvalidToken as exc:  # the key changed: the receiver cannot verify anything
         raise ServiceUnavailable("Portal secret cannot be decrypted: re-issue the secret") from exc
+
+
+# Receivers decrypt their integration's secret on every delivery; the plaintext of the few
+# live secrets stays in memory (as the key that decrypts them does). A rotated secret has a
+# new ciphertext, so a stale entry is never used.
+@functools.lru_cache(maxsize=256)
+def _unseal(fernet: Fernet, ciphertext: str) -> str:
+    return fernet.decrypt(ciphertext.encode()).decode()
 
 
 # --- integrations API -------------------------------------------------------------------------
@@ -182,6 +200,13 @@ async def list_leads(
 # --- receiver ----------------------------------------------------------------------------------
 
 
+_ENABLED_FOR_PORTAL = (
+    select(PortalIntegration)
+    .where(PortalIntegration.portal == bindparam("portal"), PortalIntegration.enabled.is_(True))
+    .limit(2)
+)
+
+
 async def resolve_integration(
     session: AsyncSession, portal: Portal, integration_id: str | None
 ) -> PortalIntegration:
@@ -194,14 +219,7 @@ async def resolve_integration(
         if not integ.enabled:
             raise ServiceUnavailable(f"The {path} receiver is disabled for this integration")
         return integ
-    rows = (
-        await session.execute(
-            select(PortalIntegration)
-            .where(PortalIntegration.portal == portal, PortalIntegration.enabled.is_(True))
-            .limit(2)
-        )
-    ).scalars()
-    found = list(rows)
+    found = list((await session.execute(_ENABLED_FOR_PORTAL, {"portal": portal})).scalars())
     if not found:
         raise ServiceUnavailable(
             f"The {path} receiver is not enabled: no integration with a shared secret is configured"
@@ -244,46 +262,61 @@ def parse_payload(portal: Portal, body: bytes) -> tuple[NormalisedLead, dict[str
         ) from exc
 
 
+def _insert_lead(dialect: str) -> Any:
+    """INSERT … ON CONFLICT (portal, event_id) DO NOTHING RETURNING id, built once per
+    dialect: one statement both records the lead and deduplicates it (a replay inserts
+    nothing)."""
+    stmt = _INSERT_LEAD.get(dialect)
+    if stmt is None:
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        stmt = (
+            insert(PortalLead)
+            .on_conflict_do_nothing(index_elements=["portal", "event_id"])
+            .returning(PortalLead.id)
+        )
+        _INSERT_LEAD[dialect] = stmt
+    return stmt
+
+
+_INSERT_LEAD: dict[str, Any] = {}
+_EXISTING_LEAD = select(PortalLead.id).where(
+    PortalLead.portal == bindparam("portal"), PortalLead.event_id == bindparam("event_id")
+)
+
+
 async def record_lead(
     session: AsyncSession, integ: PortalIntegration, lead: NormalisedLead, raw: dict[str, Any]
-) -> tuple[PortalLead, bool]:
-    """Insert the lead and its dispatch task in one transaction. Returns (lead, duplicate)."""
-    row = PortalLead(
-        integration_id=integ.id,
-        portal=integ.portal,
-        event_id=lead.event_id,
-        listing_reference=lead.listing_reference,
-        listing_title=lead.listing_title,
-        name=lead.name,
-        phone=lead.phone,
-        email=lead.email,
-        message=lead.message,
-        lead_timestamp=lead.timestamp,
-        payload=raw,
-        received_at=clock.now(),
-    )
-    # One statement both records the lead and deduplicates it on the portal's event id
-    # (INSERT … ON CONFLICT DO NOTHING RETURNING): a replay inserts nothing.
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = (
-        insert(PortalLead)
-        .values(**row.model_dump())
-        .on_conflict_do_nothing(index_elements=["portal", "event_id"])
-        .returning(PortalLead.id)
-    )
-    inserted = (await session.execute(stmt)).scalar_one_or_none()
+) -> tuple[str, bool]:
+    """Insert the lead and its dispatch task in one transaction. Returns (lead id,
+    duplicate)."""
+    lead_id = new_id()
+    values = {
+        "id": lead_id,
+        "integration_id": integ.id,
+        "portal": integ.portal,
+        "event_id": lead.event_id,
+        "listing_reference": lead.listing_reference,
+        "listing_title": lead.listing_title,
+        "name": lead.name,
+        "phone": lead.phone,
+        "email": lead.email,
+        "message": lead.message,
+        "lead_timestamp": lead.timestamp,
+        "payload": raw,
+        "status": "received",
+        "received_at": clock.now(),
+    }
+    stmt = _insert_lead(session.get_bind().dialect.name)
+    inserted = (await session.execute(stmt, values)).scalar_one_or_none()
     if inserted is None:
-        existing = (
-            await session.execute(
-                select(PortalLead).where(
-                    PortalLead.portal == integ.portal, PortalLead.event_id == lead.event_id
-                )
-            )
-        ).scalar_one()
+        existing = await session.scalar(
+            _EXISTING_LEAD, {"portal": integ.portal, "event_id": lead.event_id}
+        )
+        assert existing is not None
         return existing, True
     # The lead row is unique per event, so its dispatch task needs no dedupe key of its own.
-    await enqueue(session, DISPATCH_TASK, {"lead_id": row.id})
-    return row, False
+    await enqueue(session, DISPATCH_TASK, {"lead_id": lead_id})
+    return lead_id, False
 
 
 async def lead_counts(session: AsyncSession, integration_id: str) -> dict[str, int]:
