@@ -33,6 +33,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import machine  # noqa: E402
 
 PHONES = ["+971501234567", "+971501234568", "+971501234569", "+971501234570", "+971501234571"]
 
@@ -372,6 +375,7 @@ def main() -> None:
         reset_postgres(args.db)
     upgrade(db_url)
     only = set(args.only or ["throughput", "latency", "llm"])
+    machine_before = machine.snapshot()
     results = []
     peers_proc, peers = start_peers(args.llm_delay)
     try:
@@ -407,14 +411,13 @@ def main() -> None:
     finally:
         peers_proc.kill()
         peers_proc.wait()
-    load = os.getloadavg()
     print(
         json.dumps(
             {
                 "db": db_url.split("://")[0],
                 "workers": args.workers,
-                "cpus": os.cpu_count(),
-                "loadavg_1_5_15": [round(x, 2) for x in load],
+                "machine_before": machine_before,
+                "machine_after": machine.snapshot(),
                 "results": results,
             },
             indent=2,

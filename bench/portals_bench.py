@@ -33,6 +33,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import machine  # noqa: E402
 
 
 def free_port() -> int:
@@ -297,11 +300,11 @@ async def main() -> None:
                 break
             await asyncio.sleep(0.05)
         peers = json.loads(Path(port_file).read_text())
-        print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}")
+        print(f"machine before: {machine.snapshot()}")
         for name in args.only or ["ack", "dispatch", "llm"]:
             db = args.db or f"sqlite+aiosqlite:///{tmp}/{name}.db"
             await scenario(args, db, peers, name, use_llm=(name == "llm"))
-        print(f"load average after: {os.getloadavg()[0]:.2f}")
+        print(f"machine after: {machine.snapshot()}")
     finally:
         peers_proc.terminate()
 

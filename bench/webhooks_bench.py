@@ -33,8 +33,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import httpx  # noqa: E402
+import machine  # noqa: E402
 import uvloop  # noqa: E402
 
 os.environ.setdefault("NOVA_ENV", "development")
@@ -349,8 +351,9 @@ def main() -> None:
         return
     if args.db == "postgres" and not args.database_url:
         args.database_url = "postgresql+asyncpg://postgres@127.0.0.1:5432/nova_webhooks"
-    print(json.dumps({"db": args.db, "load_avg": os.getloadavg(), "cpus": os.cpu_count()}))
+    print(json.dumps({"db": args.db, "machine_before": machine.snapshot()}))
     uvloop.run(Bench(args).run())
+    print(json.dumps({"machine_after": machine.snapshot()}))
 
 
 if __name__ == "__main__":
