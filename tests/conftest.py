@@ -47,7 +47,7 @@ from nova.core import clock as clock_mod  # noqa: E402
 from nova.core.db import dispose_engine, init_engine  # noqa: E402
 from nova.core.migrate import upgrade  # noqa: E402
 from nova.core.pump import TaskPump  # noqa: E402
-from nova.core.ratelimit import get_limiter  # noqa: E402
+from nova.core.ratelimit import aclose_limiters, reset_limiters  # noqa: E402
 from nova.core.settings import Settings, get_settings  # noqa: E402
 
 IS_POSTGRES = _db_url.startswith("postgresql")
@@ -93,9 +93,10 @@ def settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 @pytest.fixture(autouse=True)
 async def _clean_state(_engine) -> AsyncIterator[None]:
-    get_limiter().reset()
+    await reset_limiters()  # the in-memory log and any Redis log a test pointed at
     yield
-    get_limiter().reset()
+    await reset_limiters()
+    await aclose_limiters()
     from nova.telephony import livekit as lk_mod
 
     await lk_mod.aclose_clients()  # cached LiveKit API clients hold aiohttp sessions
