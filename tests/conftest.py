@@ -51,6 +51,8 @@ from nova.core.ratelimit import aclose_limiters, reset_limiters  # noqa: E402
 from nova.core.settings import Settings, get_settings  # noqa: E402
 
 IS_POSTGRES = _db_url.startswith("postgresql")
+# Redis is part of the test environment (no test skips for want of it).
+REDIS_URL = os.environ.get("NOVA_TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
 
 
 def _reset_postgres_schema(url: str) -> None:

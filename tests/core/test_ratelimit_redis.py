@@ -1,6 +1,7 @@
-"""The Redis-backed rate limiter against the real Redis on 127.0.0.1:6379: the memory
-limiter's semantics on the frozen clock, one budget shared by several "replicas", atomicity
-under concurrency, the fallback when Redis is down, and POST /calls end to end."""
+"""The Redis-backed rate limiter against the real Redis (127.0.0.1:6379, or
+``NOVA_TEST_REDIS_URL``): the memory limiter's semantics on the frozen clock, one budget
+shared by several "replicas", atomicity under concurrency, the fallback when Redis is down,
+and POST /calls end to end."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from redis.asyncio import Redis
 from nova.core import ratelimit
 from nova.core.ratelimit import Decision, MemoryRateLimiter, RedisRateLimiter, get_limiter
 from tests.calls.conftest import payload
+from tests.conftest import REDIS_URL
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 PRODUCTION_PREFIX = ratelimit.KEY_PREFIX
 
 
