@@ -18,9 +18,10 @@ either: it is counted by the process-local log instead (each replica then enforc
 on its own, so the cluster-wide budget is at most ``limit`` × replicas for the outage). A
 cache outage must not take the API down. Nova logs a WARNING at most once a minute, counts
 every such hit in the ``nova_ratelimit_redis_errors_total`` Prometheus counter, and, for
-``REDIS_RETRY_SECONDS`` after a failure, does not try Redis at all (a black-holed Redis
-costs one timeout, not one per request). ``/health/deep`` reports the ``redis`` check as
-failing meanwhile.
+``REDIS_RETRY_SECONDS`` after a failure, does not try Redis at all; then one hit tries it
+while the others keep counting locally (a black-holed Redis delays one request per second
+per process, not every request). ``/health/deep`` reports the ``redis`` check as failing
+meanwhile.
 """
 
 from __future__ import annotations
@@ -148,8 +149,12 @@ class RedisRateLimiter:
     async def hit(self, key: str, limit: int, window: float) -> Decision:
         from redis.exceptions import RedisError
 
-        if clock.monotonic() < self._down_until:
+        mono = clock.monotonic()
+        if mono < self._down_until:
             return await self._degraded(key, limit, window, None)
+        probing = self._down_until != -math.inf
+        if probing:  # Redis failed before: this hit alone tries it, the others stay local
+            self._down_until = mono + REDIS_RETRY_SECONDS
         now_ms = int(clock.now().timestamp() * 1000)
         window_ms = max(1, math.ceil(window * 1000))
         member = f"{now_ms}:{uuid.uuid4().hex}"
@@ -160,6 +165,8 @@ class RedisRateLimiter:
         except (RedisError, OSError) as exc:
             self._down_until = clock.monotonic() + REDIS_RETRY_SECONDS
             return await self._degraded(key, limit, window, exc)
+        if probing:
+            self._down_until = -math.inf
         if allowed:
             return Decision(True, 0, max(0, limit - int(count)))
         if oldest is None or oldest is False:

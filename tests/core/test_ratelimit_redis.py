@@ -237,3 +237,43 @@ async def test_post_calls_429_through_redis(client, settings, clock, prefix, raw
     assert await raw.zcard(prefix + "calls:203.0.113.10") == 5
     clock.advance(seconds=45)
     assert (await client.post("/calls", json=payload(consent=False))).status_code == 400
+
+
+async def test_one_hit_probes_a_hanging_redis_the_others_stay_local(make, clock, monkeypatch):
+    """A black-holed Redis: after the back-off, one hit waits on Redis, the rest do not."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    limiter = make(f"redis://127.0.0.1:{_closed_port()}/0")
+    calls = 0
+    release = asyncio.Event()
+    healthy = False
+
+    async def fake_run(*args):
+        nonlocal calls
+        calls += 1
+        if healthy:
+            return [1, 1, None]
+        if calls > 1:
+            await release.wait()  # hangs like a socket timeout
+        raise RedisConnectionError("timed out")
+
+    monkeypatch.setattr(limiter, "_run", fake_run)
+    assert (await limiter.hit("k", 5, 60)).allowed  # fails at once: local from now on
+    clock.advance(seconds=ratelimit.REDIS_RETRY_SECONDS)
+    probe = asyncio.create_task(limiter.hit("k", 5, 60))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert calls == 2 and not probe.done()  # the probe is waiting on Redis
+    others = [await limiter.hit("k", 5, 60) for _ in range(3)]  # answered locally, at once
+    assert calls == 2 and [d.allowed for d in others] == [True, True, True]
+    release.set()
+    assert (await probe).allowed
+    assert not (await limiter.hit("k", 5, 60)).allowed  # 5 hits counted locally, no Redis
+    assert calls == 2
+
+    healthy = True
+    before = _errors()
+    clock.advance(seconds=ratelimit.REDIS_RETRY_SECONDS)
+    assert (await limiter.hit("k", 5, 60)).allowed  # Redis is back and answers
+    assert (await limiter.hit("k", 5, 60)).allowed
+    assert calls == 4 and _errors() == before
