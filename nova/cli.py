@@ -33,26 +33,58 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve_problems(settings: Settings, workers: int) -> list[str]:
+    """Why ``nova serve`` cannot run ``workers`` processes with these settings (empty: it can)."""
+    if workers < 1:
+        return [f"--workers must be at least 1, got {workers}"]
+    if workers == 1:
+        return []
+    problems = []
+    if settings.is_sqlite:
+        problems.append(
+            f"--workers {workers} needs PostgreSQL (NOVA_DATABASE_URL=postgresql+asyncpg://...): "
+            "SQLite allows one writer per file, so worker processes would block each other "
+            "(run one worker on SQLite)"
+        )
+    if not settings.redis_url:
+        problems.append(
+            f"--workers {workers} needs NOVA_REDIS_URL so that rate limits are shared: "
+            "without it each worker process would allow the whole limit on its own"
+        )
+    return problems
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from nova.api.app import create_app
     from nova.core.logging import configure_logging
     from nova.core.migrate import upgrade
 
     settings = _load_settings()
+    workers = settings.workers if args.workers is None else args.workers
+    problems = _serve_problems(settings, workers)
+    if problems:
+        for problem in problems:
+            print(f"nova: {problem}", file=sys.stderr)
+        return 2
     configure_logging(settings.log_level, settings.log_json)
     if settings.is_sqlite or args.migrate:
-        upgrade(settings.database_url)
-    app = create_app(settings)
-    uvicorn.run(
-        app,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        log_config=None,
-        access_log=False,
-        proxy_headers=False,
-    )
+        upgrade(settings.database_url)  # once, before any worker starts
+    options = {
+        "host": args.host or settings.host,
+        "port": args.port or settings.port,
+        "log_config": None,
+        "access_log": False,
+        "proxy_headers": False,
+    }
+    if workers == 1:
+        from nova.api.app import create_app
+
+        uvicorn.run(create_app(settings), **options)
+    else:
+        # Each worker process imports the factory and builds its app (and its background
+        # runner) from the same environment; uvicorn's parent supervises and restarts them.
+        uvicorn.run("nova.api.app:create_app", factory=True, workers=workers, **options)
     return 0
 
 
@@ -139,6 +171,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int)
     p.add_argument(
         "--migrate", action="store_true", help="apply migrations first (always on SQLite)"
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes (default NOVA_WORKERS, 1); N > 1 needs PostgreSQL and Redis",
     )
     p.set_defaults(func=cmd_serve)
 

@@ -47,10 +47,12 @@ from nova.core import clock as clock_mod  # noqa: E402
 from nova.core.db import dispose_engine, init_engine  # noqa: E402
 from nova.core.migrate import upgrade  # noqa: E402
 from nova.core.pump import TaskPump  # noqa: E402
-from nova.core.ratelimit import get_limiter  # noqa: E402
+from nova.core.ratelimit import aclose_limiters, reset_limiters  # noqa: E402
 from nova.core.settings import Settings, get_settings  # noqa: E402
 
 IS_POSTGRES = _db_url.startswith("postgresql")
+# Redis is part of the test environment (no test skips for want of it).
+REDIS_URL = os.environ.get("NOVA_TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
 
 
 def _reset_postgres_schema(url: str) -> None:
@@ -95,10 +97,11 @@ def settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
 async def _clean_state(_engine) -> AsyncIterator[None]:
     from nova.quality.finetune import forget_promoted_model
 
-    get_limiter().reset()
+    await reset_limiters()  # the in-memory log and any Redis log a test pointed at
     forget_promoted_model()
     yield
-    get_limiter().reset()
+    await reset_limiters()
+    await aclose_limiters()
     forget_promoted_model()
     from nova.telephony import livekit as lk_mod
 

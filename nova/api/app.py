@@ -15,6 +15,7 @@ from nova.api.middleware import BodySizeLimitMiddleware, RequestContextMiddlewar
 from nova.core.db import dispose_engine, init_engine
 from nova.core.errors import install_error_handlers
 from nova.core.events import load_plugins
+from nova.core.ratelimit import aclose_limiters
 from nova.core.settings import Settings, get_settings
 
 log = logging.getLogger("nova.app")
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
             finally:
                 if runner is not None:
                     await runner.stop()
+        await aclose_limiters()
         await dispose_engine()
 
     app = FastAPI(

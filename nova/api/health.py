@@ -1,5 +1,8 @@
 """Operational endpoints: /health, /health/deep, /metrics.
 
+Built-in deep probes: ``database``, ``livekit`` and ``redis`` (the shared rate-limit store,
+when ``NOVA_REDIS_URL`` is set).
+
 Domains add deep probes with ``register_probe(name, coro_fn)``; a probe returns
 ``(ok, detail)`` and is capped at ``PROBE_TIMEOUT_SECONDS`` (2 s). Every probe runs
 concurrently and reports ``{"ok": bool, "status": "ok" | "failing" | "not_configured",
@@ -21,6 +24,7 @@ from sqlalchemy import func, select, text
 from nova.api.deps import SettingsDep
 from nova.core import clock
 from nova.core.db import session_scope
+from nova.core.ratelimit import RedisRateLimiter, get_limiter
 from nova.core.settings import Settings
 from nova.models.calls import Call
 
@@ -63,8 +67,20 @@ async def _livekit(settings: Settings) -> ProbeResult:
     return True, f"ok ({len(rooms.rooms)} rooms)"
 
 
+async def _redis(settings: Settings) -> ProbeResult:
+    """A PING through the rate limiter's own client (``NOVA_REDIS_URL``). While it fails,
+    rate limits fall back to per-process counting (see ``nova.core.ratelimit``)."""
+    if not settings.redis_url:
+        return NOT_CONFIGURED
+    limiter = get_limiter(settings)
+    assert isinstance(limiter, RedisRateLimiter)
+    await limiter.ping()
+    return True, "ok"
+
+
 register_probe("database", _database)
 register_probe("livekit", _livekit)
+register_probe("redis", _redis)
 
 
 async def _run_probe(name: str, probe: Probe, settings: Settings) -> dict:

@@ -102,7 +102,7 @@ async def create_calls(request: Request, session: SessionDep, settings: Settings
     """Submit a batch of 1–5 leads: one brief and one agent per lead."""
     ip = client_ip(request, settings)
     limit, window = settings.calls_rate_limit, settings.calls_rate_window_seconds
-    decision = await get_limiter().hit(f"calls:{ip}", limit, window)
+    decision = await get_limiter(settings).hit(f"calls:{ip}", limit, window)
     if not decision.allowed:
         raise TooManyRequests(
             f"Rate limit exceeded. Max {limit} requests per {window} seconds.",

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     host: str = "127.0.0.1"
     port: int = 8000
+    # Processes `nova serve` runs (uvicorn workers); above 1 needs PostgreSQL and Redis.
+    workers: int = Field(
+        default=1, ge=1, validation_alias=_alias("NOVA_WORKERS", "NOVA_WEB_CONCURRENCY")
+    )
     log_level: str = "INFO"
     log_json: bool = False
     cors_origins: list[str] = Field(default_factory=list)

@@ -155,7 +155,7 @@ async def create_test_delivery(
     hook = await get_owned(session, user, webhook_id)
     if not hook.is_active:
         raise BadRequest("Webhook is inactive")
-    decision = await get_limiter().hit(
+    decision = await get_limiter(settings).hit(
         f"webhooks.test:{hook.id}", settings.webhook_test_rate_limit, 60
     )
     if not decision.allowed:

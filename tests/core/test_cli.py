@@ -1,18 +1,27 @@
-"""The `nova` command, run as a real process (`python -m nova`) on a fresh SQLite file."""
+"""The `nova` command, run as a real process (`python -m nova`) on a fresh SQLite file (and,
+for `serve --workers`, a scratch PostgreSQL database with Redis)."""
 
 from __future__ import annotations
 
+import asyncio
+import http.client
 import json
 import os
+import signal
 import socket
 import sqlite3
 import subprocess
 import sys
 import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
+
+from tests.conftest import REDIS_URL
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -167,3 +176,191 @@ def test_serve_on_fresh_sqlite_migrates_and_answers(tmp_path):
     assert "Application shutdown complete" in out
     assert "first-password" not in out  # the server's own log stays clean
     assert "GET /health 200" in out
+
+
+PG_SERVER = os.environ.get("NOVA_TEST_DATABASE_URL", "")
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_serve_workers_refuses_sqlite(tmp_path, how):
+    args = ["serve", "--workers", "2"] if how == "flag" else ["serve"]
+    extra = {"NOVA_WORKERS": "2"} if how == "env" else {}
+    r = nova(tmp_path, *args, NOVA_REDIS_URL=REDIS_URL, **extra)
+    assert r.returncode == 2
+    assert "needs PostgreSQL" in r.stderr and "SQLite allows one writer" in r.stderr
+    assert "NOVA_REDIS_URL" not in r.stderr  # Redis is configured: only the database is wrong
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "cli.db").exists()  # refused before migrating anything
+
+
+def test_serve_workers_needs_redis(tmp_path):
+    pg = "postgresql+asyncpg://nobody@127.0.0.1:1/never-contacted"
+    r = nova(tmp_path, "serve", "--workers", "3", NOVA_DATABASE_URL=pg)
+    assert r.returncode == 2
+    assert "--workers 3 needs NOVA_REDIS_URL so that rate limits are shared" in r.stderr
+    assert "PostgreSQL" not in r.stderr and "Traceback" not in r.stderr
+    # Both problems at once on SQLite without Redis; and N must be positive.
+    r = nova(tmp_path, "serve", "--workers", "2")
+    assert r.returncode == 2 and "needs PostgreSQL" in r.stderr and "NOVA_REDIS_URL" in r.stderr
+    r = nova(tmp_path, "serve", "--workers", "0")
+    assert r.returncode == 2 and "at least 1" in r.stderr
+
+
+def _in_thread(coro):
+    """Run a coroutine on its own loop in another thread (the test loop stays untouched)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+async def _scratch_database(server_url: str, name: str, create: bool) -> None:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(server_url)
+    conn = await asyncpg.connect(
+        user=url.username,
+        password=url.password,
+        host=url.host or "127.0.0.1",
+        port=url.port or 5432,
+        database=url.database,
+    )
+    try:
+        if create:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        else:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def _answering_worker(workers: list[psutil.Process], server_port: int, client_port: int) -> int:
+    """The pid of the worker process holding the server side of our connection."""
+    for worker in workers:
+        for c in worker.net_connections(kind="tcp"):
+            if c.laddr and c.laddr.port == server_port and c.raddr and c.raddr.port == client_port:
+                return worker.pid
+    raise AssertionError(f"no worker holds the connection from port {client_port}")
+
+
+@pytest.mark.postgres_only
+@pytest.mark.skipif(not PG_SERVER, reason="needs PostgreSQL: set NOVA_TEST_DATABASE_URL")
+def test_serve_two_workers_share_the_database_and_the_rate_limit(tmp_path):
+    """`nova serve --workers 2` on PostgreSQL + Redis: migrates once, two worker processes
+    answer, the per-IP limit is one budget across them, SIGTERM stops everything cleanly."""
+    from sqlalchemy.engine import make_url
+
+    scratch = f"nova_workers_{uuid.uuid4().hex[:12]}"
+    _in_thread(_scratch_database(PG_SERVER, scratch, create=True))
+    db_url = make_url(PG_SERVER).set(database=scratch).render_as_string(hide_password=False)
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    # A client IP of this run only (via a trusted proxy), so no other run shares its budget.
+    ip = f"2001:db8::{uuid.uuid4().hex[:4]}:{uuid.uuid4().hex[:4]}"
+    env = _env(
+        tmp_path,
+        NOVA_DATABASE_URL=db_url,
+        NOVA_REDIS_URL=REDIS_URL,
+        NOVA_LOG_LEVEL="INFO",
+        NOVA_TRUSTED_PROXIES='["127.0.0.1/32"]',
+    )
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "nova", "serve", "--workers", "2", "--migrate"],
+            cwd=tmp_path,
+            env={**env, "NOVA_PORT": str(port)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30  # typically ~5 s on this 2-core machine
+        parent = psutil.Process(proc.pid)
+        workers: list[psutil.Process] = []
+        while len(workers) < 2 or not _healthy(port):
+            if proc.poll() is not None:
+                pytest.fail(f"nova serve exited: {log.read_text()[-3000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"two workers did not answer in 30 s: {log.read_text()[-3000:]}")
+            workers = _listening_children(parent, port)
+            time.sleep(0.2)
+        assert len(workers) == 2
+
+        answered: list[tuple[int, int]] = []  # (worker pid, status)
+
+        def request(method: str, path: str, **kw) -> http.client.HTTPResponse:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request(method, path, **kw)
+            resp = conn.getresponse()
+            resp.body = resp.read()
+            pid = _answering_worker(workers, port, conn.sock.getsockname()[1])
+            conn.close()
+            answered.append((pid, resp.status))
+            return resp
+
+        for _ in range(20):
+            assert request("GET", "/health").status == 200
+        deep = json.loads(request("GET", "/health/deep").body)
+        assert deep["checks"]["redis"]["status"] == "ok"
+        assert deep["checks"]["database"]["status"] == "ok"
+
+        # POST /calls (an invalid batch: 400, but it counts) until both workers have refused
+        # one: with per-process limits each worker would allow 5 on its own.
+        calls: list[tuple[int, int, str | None]] = []
+        body = json.dumps({"consent": False})
+        deadline = time.monotonic() + 10
+        while {pid for pid, status, _ in calls if status == 429} != {w.pid for w in workers}:
+            if len(calls) > 60 or time.monotonic() > deadline:
+                pytest.fail(f"both workers did not refuse a submission: {calls}")
+            r = request(
+                "POST",
+                "/calls",
+                body=body,
+                headers={"Content-Type": "application/json", "X-Forwarded-For": ip},
+            )
+            calls.append((answered[-1][0], r.status, r.getheader("retry-after")))
+        assert [status for _, status, _ in calls[:5]] == [400] * 5
+        assert all(status == 429 and retry for _, status, retry in calls[5:])
+        assert len({pid for pid, _ in answered}) == 2, answered
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        _in_thread(_scratch_database(PG_SERVER, scratch, create=False))
+        _in_thread(_forget_limit(ip))
+    output = log.read_text()
+    assert proc.returncode == 0, output[-3000:]
+    assert output.count("Running upgrade  -> 0001") == 1  # migrated once, by the parent
+    assert output.count("Application startup complete") == 2
+    assert output.count("Application shutdown complete") == 2, output[-3000:]
+    assert "Stopping parent process" in output and "Traceback" not in output
+    assert not [c for c in workers if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+
+
+def _listening_children(parent: psutil.Process, port: int) -> list[psutil.Process]:
+    """The parent's children that listen on ``port``: uvicorn's workers."""
+    found = []
+    for child in parent.children():
+        try:
+            conns = child.net_connections(kind="tcp")
+        except psutil.NoSuchProcess:
+            continue
+        if any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in conns):
+            found.append(child)
+    return found
+
+
+def _healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+async def _forget_limit(ip: str) -> None:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(REDIS_URL)
+    await client.delete(f"nova:rl:calls:{ip}")
+    await client.aclose()
