@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import machine  # noqa: E402
 
+REDIS_URL = "redis://127.0.0.1:6379/0"
 PHONES = ["+971501234567", "+971501234568", "+971501234569", "+971501234570", "+971501234571"]
 
 
@@ -140,22 +141,23 @@ def start_app(
         env["OPENAI_BASE_URL"] = peers["llm"]
         env["OPENAI_API_KEY"] = "sk-bench"
         env["NOVA_BRIEF_LLM_TIMEOUT_SECONDS"] = "5"
+    if workers > 1:
+        # `nova serve --workers N` insists on shared rate limits (Redis): each request pays
+        # its round trip, as in production.
+        env.setdefault("NOVA_REDIS_URL", os.environ.get("NOVA_BENCH_REDIS_URL", REDIS_URL))
+    # The real serving command (uvicorn, logging, N worker processes), not a bare uvicorn.
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "uvicorn",
-            "nova.api.app:create_app",
-            "--factory",
+            "nova",
+            "serve",
             "--host",
             "127.0.0.1",
             "--port",
             str(port),
-            "--no-access-log",
             "--workers",
             str(workers),
-            "--log-level",
-            "warning",
         ],
         cwd=ROOT,
         env=env,
@@ -177,19 +179,31 @@ def start_app(
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of ``pid`` and its direct children (uvicorn workers)."""
+    return cpu_by_owner(pid)["server"]
+
+
+def cpu_by_owner(server_pid: int, peers_pid: int = -1) -> dict[str, float]:
+    """CPU seconds so far of the server (and its worker processes), the peers process,
+    PostgreSQL's processes and this load generator: where the machine's two cores went."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
+    out = {"server": 0.0, "peers": 0.0, "postgres": 0.0, "client": time.process_time()}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            comm, rest = (entry / "stat").read_text().rsplit(")", 1)
         except OSError:
             continue
-        ppid = int(fields[1])
-        if int(entry.name) == pid or ppid == pid:
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+        fields = rest.split()
+        pid, ppid = int(entry.name), int(fields[1])
+        used = (int(fields[11]) + int(fields[12])) / tick
+        if pid == server_pid or ppid == server_pid:
+            out["server"] += used
+        elif pid == peers_pid:
+            out["peers"] += used
+        elif comm.endswith("(postgres"):
+            out["postgres"] += used
+    return out
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -358,7 +372,9 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=2.0)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--rate", type=float, default=200.0)
-    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    ap.add_argument(
+        "--workers", type=int, default=1, help="nova serve --workers (N > 1: PostgreSQL + Redis)"
+    )
     ap.add_argument("--llm-delay", type=float, default=0.8)
     ap.add_argument("--llm-runs", type=int, default=5)
     ap.add_argument("--only", choices=["throughput", "latency", "llm"], action="append")
@@ -383,15 +399,19 @@ def main() -> None:
             app_proc, base = start_app(db_url, peers, llm=False, workers=args.workers)
             try:
                 if "throughput" in only:
-                    cpu0 = cpu_seconds(app_proc.pid)
+                    cpu0 = cpu_by_owner(app_proc.pid, peers_proc.pid)
                     res = asyncio.run(
                         closed_loop(base, args.concurrency, args.duration, args.warmup)
                     )
-                    cpu = cpu_seconds(app_proc.pid) - cpu0
-                    # CPU the server spent per batch (warm-up batches included in both).
+                    cpu1 = cpu_by_owner(app_proc.pid, peers_proc.pid)
+                    # CPU spent per batch (warm-up batches included in both), by process.
+                    batches = res["requests"] * (1 + args.warmup / args.duration)
                     res["server_cpu_ms_per_batch"] = round(
-                        cpu * 1000 / (res["requests"] * (1 + args.warmup / args.duration)), 2
+                        (cpu1["server"] - cpu0["server"]) * 1000 / batches, 2
                     )
+                    res["cpu_ms_per_batch_by_process"] = {
+                        k: round((cpu1[k] - cpu0[k]) * 1000 / batches, 2) for k in cpu0
+                    }
                     results.append(res)
                     print(json.dumps(results[-1]), flush=True)
                 if "latency" in only:

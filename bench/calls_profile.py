@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
+import hmac
 import json
 import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,9 +31,14 @@ sys.path.insert(0, str(ROOT / "bench"))
 import calls_bench  # noqa: E402
 
 
-async def drive(app, n: int, body: bytes, path: str = "/calls") -> tuple[int, dict[int, int]]:
+async def drive(
+    app, n: int, body: bytes | Callable[[int], tuple[bytes, list]], path: str = "/calls"
+) -> tuple[int, dict[int, int]]:
+    """POST ``body`` (or ``body(i)`` -> (bytes, extra headers)) to ``path`` n times."""
     statuses: dict[int, int] = {}
-    for _ in range(n):
+    make = body if callable(body) else (lambda i, b=body: (b, []))
+    for i in range(n):
+        payload, extra = make(i)
         scope = {
             "type": "http",
             "asgi": {"version": "3.0"},
@@ -44,7 +52,8 @@ async def drive(app, n: int, body: bytes, path: str = "/calls") -> tuple[int, di
             "headers": [
                 (b"host", b"127.0.0.1"),
                 (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
+                (b"content-length", str(len(payload)).encode()),
+                *extra,
             ],
             "client": ("127.0.0.1", 5555),
             "server": ("127.0.0.1", 8000),
@@ -52,11 +61,11 @@ async def drive(app, n: int, body: bytes, path: str = "/calls") -> tuple[int, di
         }
         sent = False
 
-        async def receive():
+        async def receive(payload=payload):
             nonlocal sent
             if not sent:
                 sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
+                return {"type": "http.request", "body": payload, "more_body": False}
             await asyncio.sleep(3600)
             return {"type": "http.disconnect"}
 
@@ -77,9 +86,12 @@ async def main_async(args: argparse.Namespace) -> None:
 
     get_settings.cache_clear()
     app = create_app()
-    body = json.dumps(calls_bench.one_lead(0)).encode()
+    body: bytes | Callable[[int], tuple[bytes, list]] = json.dumps(calls_bench.one_lead(0)).encode()
+    path = "/calls"
     async with app.router.lifespan_context(app):
-        await drive(app, args.warmup, body)
+        if args.target == "portal":
+            path, body = await portal_target(app)
+        await drive(app, args.warmup, body, path)
         prof = None
         if args.profiler == "cprofile":
             import cProfile
@@ -92,7 +104,7 @@ async def main_async(args: argparse.Namespace) -> None:
             prof = Profiler(interval=0.0002, async_mode="disabled")
             prof.start()
         c0, t0 = time.process_time(), time.perf_counter()
-        n, statuses = await drive(app, args.n, body)
+        n, statuses = await drive(app, args.n, body, path)
         cpu, wall = time.process_time() - c0, time.perf_counter() - t0
         if args.profiler == "cprofile":
             import pstats
@@ -120,6 +132,41 @@ async def main_async(args: argparse.Namespace) -> None:
         )
 
 
+async def portal_target(app) -> tuple[str, Callable[[int], tuple[bytes, list]]]:
+    """A user with a Property Finder integration; returns the receiver path and a maker of
+    signed, unique lead deliveries."""
+    import httpx
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from portals_bench import lead_body
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
+        r = await c.post(
+            "/auth/register", json={"email": "prof@example.com", "password": "benchmark"}
+        )
+        headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        r = await c.post(
+            "/portals/integrations",
+            json={
+                "portal": "property_finder",
+                "product": "Marina Heights",
+                "goal": "qualify_interest",
+                "owner_email": "agent@example.com",
+            },
+            headers=headers,
+        )
+        integ = r.json()
+    secret = integ["secret"].encode()
+
+    def make(i: int) -> tuple[bytes, list]:
+        body = lead_body(i, f"+97150{i:07d}")
+        sig = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+        return body, [(b"x-propertyfinder-signature", sig.encode())]
+
+    return f"/webhooks/property-finder/{integ['id']}", make
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--db", default=None)
@@ -129,6 +176,7 @@ def main() -> None:
     ap.add_argument("--sort", default="cumulative")
     ap.add_argument("--top", type=int, default=60)
     ap.add_argument("--runner", action="store_true", help="background runner on")
+    ap.add_argument("--target", choices=["calls", "portal"], default="calls")
     args = ap.parse_args()
 
     from nova.core.migrate import upgrade

@@ -81,7 +81,9 @@ async def run_peers(llm_delay: float, port_file: str) -> None:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     ctl = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    Path(port_file).write_text(json.dumps({"livekit": lk.url, "llm": llm.base_url, "ctl": ctl}))
+    Path(port_file).write_text(
+        json.dumps({"livekit": lk.url, "llm": llm.base_url, "ctl": ctl, "pid": os.getpid()})
+    )
     await asyncio.Event().wait()
 
 
@@ -89,7 +91,7 @@ async def run_peers(llm_delay: float, port_file: str) -> None:
 
 
 def start_app(
-    db: str, peers: dict, use_llm: bool, port: int, runner: bool = True
+    db: str, peers: dict, use_llm: bool, port: int, runner: bool = True, workers: int = 1
 ) -> subprocess.Popen:
     env = {
         **os.environ,
@@ -109,7 +111,10 @@ def start_app(
     if use_llm:
         env["OPENAI_BASE_URL"] = peers["llm"]
         env["OPENAI_API_KEY"] = "sk-bench"
+    if workers > 1:  # `nova serve --workers N` needs shared rate limits
+        env.setdefault("NOVA_REDIS_URL", "redis://127.0.0.1:6379/0")
     args = [sys.executable, "-m", "nova", "serve", "--port", str(port), "--migrate"]
+    args += ["--workers", str(workers)]
     return subprocess.Popen(args, env=env, cwd=ROOT)
 
 
@@ -245,16 +250,25 @@ async def dispatch_latencies(ctl: int, sent: dict[str, float], wait: float) -> l
 async def scenario(args, db: str, peers: dict, name: str, use_llm: bool) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    app = start_app(db, peers, use_llm, port, runner=not (name == "ack" and args.ack_only))
+    app = start_app(
+        db, peers, use_llm, port, runner=not (name == "ack" and args.ack_only), workers=args.workers
+    )
     try:
         await wait_up(base)
         integ, secret = await setup_account(base, db)
         await open_loop(base, integ, secret, 20, 1, offset=9_000_000)  # warm-up
         if name == "ack":
+            from calls_bench import cpu_by_owner
+
+            cpu0 = cpu_by_owner(app.pid, peers["pid"])
             lat, _, errors = await open_loop(base, integ, secret, args.rate, args.seconds, 0)
+            cpu1 = cpu_by_owner(app.pid, peers["pid"])
+            per = {k: round((cpu1[k] - cpu0[k]) * 1000 / len(lat), 2) for k in cpu0}
             print(
-                f"ack @ {args.rate:g}/s for {args.seconds:g}s: n={len(lat)} errors={errors} "
-                f"p50={pct(lat, 50):.1f}ms p95={pct(lat, 95):.1f}ms p99={pct(lat, 99):.1f}ms"
+                f"ack @ {args.rate:g}/s for {args.seconds:g}s, {args.workers} worker(s): "
+                f"n={len(lat)} errors={errors} p50={pct(lat, 50):.1f}ms "
+                f"p95={pct(lat, 95):.1f}ms p99={pct(lat, 99):.1f}ms; "
+                f"CPU ms per request by process {per}"
             )
         else:
             offset = 1_000_000 if use_llm else 2_000_000
@@ -279,6 +293,9 @@ async def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--db", default=None, help="database URL (default: a temp SQLite file)")
     p.add_argument("--rate", type=float, default=200)
+    p.add_argument(
+        "--workers", type=int, default=1, help="nova serve --workers (N > 1: PG + Redis)"
+    )
     p.add_argument("--dispatch-rate", type=float, default=20)
     p.add_argument("--seconds", type=float, default=10)
     p.add_argument("--llm-delay", type=float, default=1.0)

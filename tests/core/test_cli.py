@@ -178,7 +178,11 @@ def test_serve_on_fresh_sqlite_migrates_and_answers(tmp_path):
     assert "GET /health 200" in out
 
 
-PG_SERVER = os.environ.get("NOVA_TEST_DATABASE_URL", "")
+# The server this test makes its scratch database on: the PostgreSQL run's, else the
+# machine's (README: the tests need PostgreSQL and Redis running locally).
+PG_SERVER = os.environ.get("NOVA_TEST_DATABASE_URL") or os.environ.get(
+    "NOVA_TEST_PG_SERVER", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
 
 
 @pytest.mark.parametrize("how", ["flag", "env"])
@@ -242,8 +246,6 @@ def _answering_worker(workers: list[psutil.Process], server_port: int, client_po
     raise AssertionError(f"no worker holds the connection from port {client_port}")
 
 
-@pytest.mark.postgres_only
-@pytest.mark.skipif(not PG_SERVER, reason="needs PostgreSQL: set NOVA_TEST_DATABASE_URL")
 def test_serve_two_workers_share_the_database_and_the_rate_limit(tmp_path):
     """`nova serve --workers 2` on PostgreSQL + Redis: migrates once, two worker processes
     answer, the per-IP limit is one budget across them, SIGTERM stops everything cleanly."""
