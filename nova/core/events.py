@@ -208,9 +208,9 @@ async def enqueue(
     run_at: datetime | None = None,
     delay: float = 0.0,
     dedupe_key: str | None = None,
-) -> Task | None:
-    """Queue a job for ``handler``. With ``dedupe_key``, a second identical job is skipped
-    (returns None)."""
+) -> str | None:
+    """Queue a job for ``handler``; returns its task id. With ``dedupe_key``, a second
+    identical job is skipped (returns None)."""
     spec = get_handler(handler)
     if spec is None:
         raise LookupError(f"no task handler named {handler!r}")
@@ -225,12 +225,11 @@ async def enqueue(
         "created_at": now,
     }
     if dedupe_key is None:
-        # A Core INSERT, as in ``emit``: portal receivers enqueue on their hot path. The
-        # returned Task is a detached copy of the row.
+        # A Core INSERT, as in ``emit``: portal receivers enqueue on their hot path.
         await session.execute(insert(Task.__table__), [values])  # type: ignore[attr-defined]
         _mark_wake(session)
         await session.flush()
-        return Task(**values)
+        return values["id"]
     task = Task(**values)
     try:
         async with session.begin_nested():
@@ -239,7 +238,7 @@ async def enqueue(
         return None
     _mark_wake(session)
     await session.flush()
-    return task
+    return task.id
 
 
 def _mark_wake(session: AsyncSession) -> None:

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -200,26 +201,43 @@ async def list_leads(
 # --- receiver ----------------------------------------------------------------------------------
 
 
+# What a receiver needs of its integration, read as plain columns (loading the ORM entity
+# cost more than the rest of the receiver's SQL).
+_RECEIVER_COLUMNS = (
+    PortalIntegration.id,
+    PortalIntegration.portal,
+    PortalIntegration.enabled,
+    PortalIntegration.secret_ciphertext,
+)
+_INTEGRATION_BY_ID = select(*_RECEIVER_COLUMNS).where(PortalIntegration.id == bindparam("id"))
 _ENABLED_FOR_PORTAL = (
-    select(PortalIntegration)
+    select(*_RECEIVER_COLUMNS)
     .where(PortalIntegration.portal == bindparam("portal"), PortalIntegration.enabled.is_(True))
     .limit(2)
 )
 
 
+@dataclass(frozen=True, slots=True)
+class ReceiverIntegration:
+    id: str
+    portal: str
+    enabled: bool
+    secret_ciphertext: str
+
+
 async def resolve_integration(
     session: AsyncSession, portal: Portal, integration_id: str | None
-) -> PortalIntegration:
+) -> ReceiverIntegration:
     """The integration a delivery belongs to, or 503/404 when there is none to receive it."""
     path = PORTAL_PATHS[portal]
     if integration_id is not None:
-        integ = await session.get(PortalIntegration, integration_id)
-        if integ is None or integ.portal != portal:
+        row = (await session.execute(_INTEGRATION_BY_ID, {"id": integration_id})).first()
+        if row is None or row.portal != portal:
             raise NotFound("Unknown portal integration")
-        if not integ.enabled:
+        if not row.enabled:
             raise ServiceUnavailable(f"The {path} receiver is disabled for this integration")
-        return integ
-    found = list((await session.execute(_ENABLED_FOR_PORTAL, {"portal": portal})).scalars())
+        return ReceiverIntegration(*row)
+    found = (await session.execute(_ENABLED_FOR_PORTAL, {"portal": portal})).all()
     if not found:
         raise ServiceUnavailable(
             f"The {path} receiver is not enabled: no integration with a shared secret is configured"
@@ -228,7 +246,7 @@ async def resolve_integration(
         raise ServiceUnavailable(
             f"Several {path} integrations are configured: deliver to /webhooks/{path}/{{integration_id}}"
         )
-    return found[0]
+    return ReceiverIntegration(*found[0])
 
 
 def verify_signature(secret: str, body: bytes, header: str | None) -> None:
@@ -285,7 +303,7 @@ _EXISTING_LEAD = select(PortalLead.id).where(
 
 
 async def record_lead(
-    session: AsyncSession, integ: PortalIntegration, lead: NormalisedLead, raw: dict[str, Any]
+    session: AsyncSession, integ: ReceiverIntegration, lead: NormalisedLead, raw: dict[str, Any]
 ) -> tuple[str, bool]:
     """Insert the lead and its dispatch task in one transaction. Returns (lead id,
     duplicate)."""
