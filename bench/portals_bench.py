@@ -170,6 +170,9 @@ async def setup_account(base: str, db: str) -> tuple[str, str]:
     return integ["id"], integ["secret"]
 
 
+TIMELINE: list | None = None
+
+
 def lead_body(n: int, phone: str) -> bytes:
     return json.dumps(
         {
@@ -190,12 +193,23 @@ def lead_body(n: int, phone: str) -> bytes:
     ).encode()
 
 
-async def open_loop(base: str, integ: str, secret: str, rate: float, seconds: float, offset: int):
-    """Send rate/s signed leads; returns (ack latencies ms, {phone: sent_at}, errors)."""
+async def open_loop(
+    base: str,
+    integ: str,
+    secret: str,
+    rate: float,
+    seconds: float,
+    offset: int,
+    warmup: float = 0.0,
+):
+    """Send rate/s signed leads for ``warmup`` + ``seconds``; returns (ack latencies ms,
+    {phone: sent_at}, errors) of the requests after the warm-up (same rate, same client
+    connections: the measurement starts in the steady state, connection pools grown)."""
     import aiohttp
 
     url = f"{base}/webhooks/property-finder/{integ}"
-    total = int(rate * seconds)
+    skip = int(rate * warmup)
+    total = skip + int(rate * seconds)
     latencies: list[float] = []
     sent: dict[str, float] = {}
     errors = 0
@@ -204,14 +218,13 @@ async def open_loop(base: str, integ: str, secret: str, rate: float, seconds: fl
         start = time.perf_counter()
         wall0 = time.time()
 
-        async def one(i: int) -> None:
+        async def one(i: int, due: float) -> None:
             nonlocal errors
-            due = start + i / rate
-            await asyncio.sleep(max(0.0, due - time.perf_counter()))
             phone = f"+97150{offset + i:07d}"
             body = lead_body(i, phone)
             sig = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-            sent[phone] = wall0 + (due - start)
+            if i >= skip:
+                sent[phone] = wall0 + (due - start)
             try:
                 async with s.post(
                     url,
@@ -219,13 +232,26 @@ async def open_loop(base: str, integ: str, secret: str, rate: float, seconds: fl
                     headers={"X-PropertyFinder-Signature": sig, "Content-Type": "application/json"},
                 ) as r:
                     await r.read()
-                    if r.status != 200:
+                    if r.status != 200 and i >= skip:
                         errors += 1
             except aiohttp.ClientError:
-                errors += 1
+                errors += 1 if i >= skip else 0
+            if i < skip:
+                return
             latencies.append((time.perf_counter() - due) * 1000)
+            if TIMELINE is not None:
+                TIMELINE.append((due - start, latencies[-1]))
 
-        await asyncio.gather(*(one(i) for i in range(total)))
+        # Each request is started at its due time (not all created up front: 2000 sleeping
+        # tasks made the generator itself late at the start of a run).
+        tasks = []
+        for i in range(total):
+            due = start + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i, due)))
+        await asyncio.gather(*tasks)
     return latencies, sent, errors
 
 
@@ -256,14 +282,17 @@ async def scenario(args, db: str, peers: dict, name: str, use_llm: bool) -> None
     try:
         await wait_up(base)
         integ, secret = await setup_account(base, db)
-        await open_loop(base, integ, secret, 20, 1, offset=9_000_000)  # warm-up
+        await open_loop(base, integ, secret, 20, 1, offset=9_000_000)  # first requests
         if name == "ack":
             from calls_bench import cpu_by_owner
 
             cpu0 = cpu_by_owner(app.pid, peers["pid"])
-            lat, _, errors = await open_loop(base, integ, secret, args.rate, args.seconds, 0)
+            lat, _, errors = await open_loop(
+                base, integ, secret, args.rate, args.seconds, 0, warmup=args.warmup
+            )
             cpu1 = cpu_by_owner(app.pid, peers["pid"])
-            per = {k: round((cpu1[k] - cpu0[k]) * 1000 / len(lat), 2) for k in cpu0}
+            sent_n = len(lat) * (1 + args.warmup / args.seconds)  # warm-up requests cost too
+            per = {k: round((cpu1[k] - cpu0[k]) * 1000 / sent_n, 2) for k in cpu0}
             print(
                 f"ack @ {args.rate:g}/s for {args.seconds:g}s, {args.workers} worker(s): "
                 f"n={len(lat)} errors={errors} p50={pct(lat, 50):.1f}ms "
@@ -298,6 +327,9 @@ async def main() -> None:
     )
     p.add_argument("--dispatch-rate", type=float, default=20)
     p.add_argument("--seconds", type=float, default=10)
+    p.add_argument(
+        "--warmup", type=float, default=3, help="ack: seconds at --rate before measuring"
+    )
     p.add_argument("--llm-delay", type=float, default=1.0)
     p.add_argument("--only", action="append", choices=["ack", "dispatch", "llm"])
     p.add_argument(

@@ -251,10 +251,16 @@ def on_wake(callback: Callable[[], None]) -> Callable[[], None]:
     return lambda: _wake_callbacks.remove(callback) if callback in _wake_callbacks else None
 
 
+def wake_pump() -> None:
+    """Tell this process's pump that tasks were committed (for writes made outside an ORM
+    session, e.g. a single autocommit statement)."""
+    for cb in list(_wake_callbacks):
+        cb()
+
+
 def _after_commit(session: Session) -> None:
     if session.info.pop("nova_wake", False):
-        for cb in list(_wake_callbacks):
-            cb()
+        wake_pump()
 
 
 on_commit(_after_commit)

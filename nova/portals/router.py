@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 
 from nova.api.deps import CurrentUser, SessionDep, SettingsDep
+from nova.core.db import get_engine, session_scope
 from nova.portals import service
 from nova.portals.schemas import (
     IntegrationCreate,
@@ -94,18 +95,24 @@ async def list_leads(
 
 
 async def _receive(
-    portal: Portal, integration_id: str | None, request: Request, session, settings
+    portal: Portal, integration_id: str | None, request: Request, settings
 ) -> ReceiverAck:
     started = time.perf_counter()
-    integ = await service.resolve_integration(session, portal, integration_id)
     body = await request.body()
-    service.verify_signature(
-        service.unseal(settings, integ.secret_ciphertext),
-        body,
-        request.headers.get(service.SIGNATURE_HEADERS[portal]),
-    )
-    lead, raw = service.parse_payload(portal, body)
-    lead_id, duplicate = await service.record_lead(session, integ, lead, raw)
+    engine = get_engine()
+    if engine.dialect.name == "postgresql":
+        # No transaction: one read, then one statement that records the lead and queues
+        # its dispatch together (service.receive_autocommit).
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            integ = await service.resolve_integration(conn, portal, integration_id)
+            lead, raw = _verified(portal, integ, body, request, settings)
+            lead_id, duplicate = await service.receive_autocommit(conn, integ, lead, raw)
+    else:
+        async with session_scope() as session:
+            integ = await service.resolve_integration(session, portal, integration_id)
+            lead, raw = _verified(portal, integ, body, request, settings)
+            lead_id, duplicate = await service.record_lead(session, integ, lead, raw)
     return ReceiverAck(
         accepted=True,
         lead_id=lead_id,
@@ -115,25 +122,31 @@ async def _receive(
     )
 
 
+def _verified(portal: Portal, integ, body: bytes, request: Request, settings):
+    """401 unless the body carries the integration's signature; then the parsed lead."""
+    service.verify_signature(
+        service.unseal(settings, integ.secret_ciphertext),
+        body,
+        request.headers.get(service.SIGNATURE_HEADERS[portal]),
+    )
+    return service.parse_payload(portal, body)
+
+
 @router.post("/webhooks/property-finder", response_model=ReceiverAck)
-async def property_finder(request: Request, session: SessionDep, settings: SettingsDep):
-    return await _receive("property_finder", None, request, session, settings)
+async def property_finder(request: Request, settings: SettingsDep):
+    return await _receive("property_finder", None, request, settings)
 
 
 @router.post("/webhooks/property-finder/{integration_id}", response_model=ReceiverAck)
-async def property_finder_for(
-    integration_id: str, request: Request, session: SessionDep, settings: SettingsDep
-):
-    return await _receive("property_finder", integration_id, request, session, settings)
+async def property_finder_for(integration_id: str, request: Request, settings: SettingsDep):
+    return await _receive("property_finder", integration_id, request, settings)
 
 
 @router.post("/webhooks/bayut", response_model=ReceiverAck)
-async def bayut(request: Request, session: SessionDep, settings: SettingsDep):
-    return await _receive("bayut", None, request, session, settings)
+async def bayut(request: Request, settings: SettingsDep):
+    return await _receive("bayut", None, request, settings)
 
 
 @router.post("/webhooks/bayut/{integration_id}", response_model=ReceiverAck)
-async def bayut_for(
-    integration_id: str, request: Request, session: SessionDep, settings: SettingsDep
-):
-    return await _receive("bayut", integration_id, request, session, settings)
+async def bayut_for(integration_id: str, request: Request, settings: SettingsDep):
+    return await _receive("bayut", integration_id, request, settings)

@@ -20,17 +20,18 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import ValidationError
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from nova.core import clock
 from nova.core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, Unauthorized
-from nova.core.events import enqueue
+from nova.core.events import enqueue, get_handler, wake_pump
 from nova.core.settings import Settings
 from nova.models.base import new_id
+from nova.models.events import Task
 from nova.models.portals import PortalIntegration, PortalLead
 from nova.portals.schemas import (
     IntegrationCreate,
@@ -226,7 +227,7 @@ class ReceiverIntegration:
 
 
 async def resolve_integration(
-    session: AsyncSession, portal: Portal, integration_id: str | None
+    session: AsyncSession | AsyncConnection, portal: Portal, integration_id: str | None
 ) -> ReceiverIntegration:
     """The integration a delivery belongs to, or 503/404 when there is none to receive it."""
     path = PORTAL_PATHS[portal]
@@ -280,6 +281,44 @@ def parse_payload(portal: Portal, body: bytes) -> tuple[NormalisedLead, dict[str
         ) from exc
 
 
+_LEAD_COLUMNS = (
+    "id",
+    "integration_id",
+    "portal",
+    "event_id",
+    "listing_reference",
+    "listing_title",
+    "name",
+    "phone",
+    "email",
+    "message",
+    "lead_timestamp",
+    "payload",
+    "status",
+    "received_at",
+)
+
+
+def _lead_values(integ: ReceiverIntegration, lead: NormalisedLead, raw: dict[str, Any]) -> dict:
+    """The statement parameters of a lead row (``l_<column>``)."""
+    return {
+        "l_id": new_id(),
+        "l_integration_id": integ.id,
+        "l_portal": integ.portal,
+        "l_event_id": lead.event_id,
+        "l_listing_reference": lead.listing_reference,
+        "l_listing_title": lead.listing_title,
+        "l_name": lead.name,
+        "l_phone": lead.phone,
+        "l_email": lead.email,
+        "l_message": lead.message,
+        "l_lead_timestamp": lead.timestamp,
+        "l_payload": raw,
+        "l_status": "received",
+        "l_received_at": clock.now(),
+    }
+
+
 def _insert_lead(dialect: str) -> Any:
     """INSERT … ON CONFLICT (portal, event_id) DO NOTHING RETURNING id, built once per
     dialect: one statement both records the lead and deduplicates it (a replay inserts
@@ -287,15 +326,49 @@ def _insert_lead(dialect: str) -> Any:
     stmt = _INSERT_LEAD.get(dialect)
     if stmt is None:
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        table = PortalLead.__table__  # type: ignore[attr-defined]
         stmt = (
-            insert(PortalLead)
+            insert(table)
+            .values({c: bindparam(f"l_{c}", type_=table.c[c].type) for c in _LEAD_COLUMNS})
             .on_conflict_do_nothing(index_elements=["portal", "event_id"])
-            .returning(PortalLead.id)
+            .returning(table.c.id)
         )
         _INSERT_LEAD[dialect] = stmt
     return stmt
 
 
+def _record_and_enqueue_pg() -> Any:
+    """PostgreSQL: the lead and its dispatch task in ONE statement (a data-modifying CTE),
+    so a receiver needs no transaction of its own: the integration read and this write are
+    two autocommit round trips instead of BEGIN, three statements and COMMIT. A replay
+    inserts neither row and returns nothing."""
+    global _RECORD_PG
+    if _RECORD_PG is None:
+        lead = _insert_lead("postgresql").cte("lead")
+        tasks = Task.__table__  # type: ignore[attr-defined]
+        _RECORD_PG = (
+            pg_insert(tasks)
+            .from_select(
+                ["id", "handler", "status", "attempts", "payload", "max_attempts", "run_at"]
+                + ["created_at"],
+                select(
+                    bindparam("task_id", type_=tasks.c.id.type),
+                    literal(DISPATCH_TASK, tasks.c.handler.type),
+                    literal("pending", tasks.c.status.type),
+                    literal(0, tasks.c.attempts.type),
+                    func.json_build_object("lead_id", lead.c.id).cast(tasks.c.payload.type),
+                    bindparam("max_attempts", type_=tasks.c.max_attempts.type),
+                    bindparam("task_at", type_=tasks.c.run_at.type),
+                    bindparam("task_created", type_=tasks.c.created_at.type),
+                ).select_from(lead),
+                include_defaults=False,
+            )
+            .returning(tasks.c.payload)
+        )
+    return _RECORD_PG
+
+
+_RECORD_PG: Any = None
 _INSERT_LEAD: dict[str, Any] = {}
 _EXISTING_LEAD = select(PortalLead.id).where(
     PortalLead.portal == bindparam("portal"), PortalLead.event_id == bindparam("event_id")
@@ -307,25 +380,10 @@ async def record_lead(
 ) -> tuple[str, bool]:
     """Insert the lead and its dispatch task in one transaction. Returns (lead id,
     duplicate)."""
-    lead_id = new_id()
-    values = {
-        "id": lead_id,
-        "integration_id": integ.id,
-        "portal": integ.portal,
-        "event_id": lead.event_id,
-        "listing_reference": lead.listing_reference,
-        "listing_title": lead.listing_title,
-        "name": lead.name,
-        "phone": lead.phone,
-        "email": lead.email,
-        "message": lead.message,
-        "lead_timestamp": lead.timestamp,
-        "payload": raw,
-        "status": "received",
-        "received_at": clock.now(),
-    }
+    values = _lead_values(integ, lead, raw)
     stmt = _insert_lead(session.get_bind().dialect.name)
     inserted = (await session.execute(stmt, values)).scalar_one_or_none()
+    lead_id = values["l_id"]
     if inserted is None:
         existing = await session.scalar(
             _EXISTING_LEAD, {"portal": integ.portal, "event_id": lead.event_id}
@@ -335,6 +393,36 @@ async def record_lead(
     # The lead row is unique per event, so its dispatch task needs no dedupe key of its own.
     await enqueue(session, DISPATCH_TASK, {"lead_id": lead_id})
     return lead_id, False
+
+
+async def receive_autocommit(
+    conn: AsyncConnection, integ: ReceiverIntegration, lead: NormalisedLead, raw: dict[str, Any]
+) -> tuple[str, bool]:
+    """``record_lead`` for PostgreSQL on an autocommit connection: one statement."""
+    values = _lead_values(integ, lead, raw)
+    now = values["l_received_at"]
+    spec = get_handler(DISPATCH_TASK)
+    assert spec is not None
+    row = (
+        await conn.execute(
+            _record_and_enqueue_pg(),
+            {
+                **values,
+                "task_id": new_id(),
+                "max_attempts": spec.max_attempts,
+                "task_at": now,
+                "task_created": now,
+            },
+        )
+    ).first()
+    if row is None:
+        existing = await conn.scalar(
+            _EXISTING_LEAD, {"portal": integ.portal, "event_id": lead.event_id}
+        )
+        assert existing is not None
+        return existing, True
+    wake_pump()
+    return values["l_id"], False
 
 
 async def lead_counts(session: AsyncSession, integration_id: str) -> dict[str, int]:
