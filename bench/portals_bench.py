@@ -274,6 +274,11 @@ async def dispatch_latencies(ctl: int, sent: dict[str, float], wait: float) -> l
 
 
 async def scenario(args, db: str, peers: dict, name: str, use_llm: bool) -> None:
+    if db.startswith("postgresql"):
+        from calls_bench import reset_postgres
+
+        # An empty schema for every scenario: no backlog of leads left by an earlier one.
+        await asyncio.to_thread(reset_postgres, db)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     app = start_app(
