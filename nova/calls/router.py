@@ -115,16 +115,20 @@ async def create_calls(request: Request, session: SessionDep, settings: Settings
     batch = service.parse_batch(raw)
     service.validate_batch(settings, batch)
 
+    key = request.headers.get(idempotency.HEADER)
+
     async def work() -> tuple[int, Any]:
         if user is not None:
             await service.precheck_minutes(settings, user, len(batch.leads))
-        result = await service.place_calls(session, settings, batch, user, client_ip=ip)
+        result = await service.place_calls(
+            session, settings, batch, user, client_ip=ip, single_statement=key is None
+        )
         return 200, result.model_dump(mode="json")
 
     return await idempotency.run(
         session,
         settings,
-        key=request.headers.get(idempotency.HEADER),
+        key=key,
         scope=idempotency.scope_for("POST /calls", user_id=user.id if user else None, ip=ip),
         payload=raw,
         work=work,

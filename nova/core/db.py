@@ -11,8 +11,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Table, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -128,6 +130,57 @@ def on_commit(hook: Callable[[Session], None]) -> None:
 def _run_after_commit_hooks(session: Session) -> None:
     for hook in _after_commit_hooks:
         hook(session)
+
+
+_autocommit: dict[int, AsyncEngine] = {}
+
+
+def autocommit_engine() -> AsyncEngine:
+    """The engine's pool with AUTOCOMMIT connections: for work that is one statement."""
+    engine = get_engine()
+    proxy = _autocommit.get(id(engine))
+    if proxy is None or proxy.sync_engine.pool is not engine.sync_engine.pool:
+        proxy = engine.execution_options(isolation_level="AUTOCOMMIT")
+        _autocommit.clear()
+        _autocommit[id(engine)] = proxy
+    return proxy
+
+
+async def insert_at_once(conn: AsyncConnection, tables: list[tuple[Table, list[dict]]]) -> None:
+    """PostgreSQL: insert every row of every table with ONE statement (each table's INSERT
+    but the last is a data-modifying CTE), so the rows land together or not at all, in one
+    round trip, on an autocommit connection. Rows of one table must share their keys.
+    Foreign keys between them hold: PostgreSQL checks them at the end of the statement."""
+    parts = [(table, rows) for table, rows in tables if rows]
+    if not parts:
+        return
+    *first, (last_table, last_rows) = parts
+    stmt = pg_insert(last_table).values(_with_defaults(last_table, last_rows))
+    for i, (table, rows) in enumerate(first):
+        stmt = stmt.add_cte(pg_insert(table).values(_with_defaults(table, rows)).cte(f"w{i}"))
+    await conn.execute(stmt)
+
+
+def _with_defaults(table: Table, rows: list[dict]) -> list[dict]:
+    """Rows with the table's Python-side column defaults filled in: a VALUES list, unlike
+    an executemany, does not apply them to columns a row leaves out."""
+    missing = [
+        c
+        for c in table.c
+        if c.name not in rows[0]
+        and c.default is not None
+        and (c.default.is_scalar or c.default.is_callable)
+    ]
+    if not missing:
+        return rows
+    out = []
+    for row in rows:
+        filled = dict(row)
+        for c in missing:
+            d = c.default
+            filled[c.name] = d.arg if d.is_scalar else d.arg(None)  # type: ignore[union-attr]
+        out.append(filled)
+    return out
 
 
 def is_postgres(session: AsyncSession) -> bool:

@@ -163,6 +163,26 @@ def subscribers(event_type: str) -> list[str]:
     return list(_subscriptions.get(event_type, ()))
 
 
+def event_rows(type: str, data: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The outbox row of an event and the task rows of its subscribers (see ``emit``)."""
+    now = clock.now()
+    event = {"id": new_id(), "type": type, "data": data, "created_at": now}
+    names = [n for n in subscribers(type) if _handlers[n].when is None or _handlers[n].when(data)]
+    tasks = [
+        {
+            "id": new_id(),
+            "handler": name,
+            "event_id": event["id"],
+            "payload": {},
+            "max_attempts": _handlers[name].max_attempts,
+            "run_at": now,
+            "created_at": now,
+        }
+        for name in names
+    ]
+    return event, tasks
+
+
 async def emit(session: AsyncSession, type: str, data: dict[str, Any]) -> Event:
     """Record ``type`` with ``data`` and queue its subscribers, in the caller's transaction.
 
@@ -170,34 +190,15 @@ async def emit(session: AsyncSession, type: str, data: dict[str, Any]) -> Event:
     POST /calls, where the ORM unit of work for the event cost more CPU than the rest of
     the request's SQL); the returned ``Event`` is a detached copy of the row. Anything the
     caller has pending in ``session`` is flushed too, as before."""
-    now = clock.now()
-    event_id = new_id()
-    await session.execute(
-        insert(Event.__table__),  # type: ignore[attr-defined]
-        [{"id": event_id, "type": type, "data": data, "created_at": now}],
-    )
-    names = [n for n in subscribers(type) if _handlers[n].when is None or _handlers[n].when(data)]
-    if names:
-        await session.execute(
-            insert(Task.__table__),  # type: ignore[attr-defined]
-            [
-                {
-                    "id": new_id(),
-                    "handler": name,
-                    "event_id": event_id,
-                    "payload": {},
-                    "max_attempts": _handlers[name].max_attempts,
-                    "run_at": now,
-                    "created_at": now,
-                }
-                for name in names
-            ],
-        )
+    event, tasks = event_rows(type, data)
+    await session.execute(insert(Event.__table__), [event])  # type: ignore[attr-defined]
+    if tasks:
+        await session.execute(insert(Task.__table__), tasks)  # type: ignore[attr-defined]
         # Only a commit that queued work wakes the pump: an event nobody subscribes to
         # (e.g. an anonymous call.started) must not cost a task poll per commit.
         _mark_wake(session)
     await session.flush()
-    return Event(id=event_id, type=type, data=data, created_at=now)
+    return Event(**event)
 
 
 async def enqueue(
@@ -241,8 +242,12 @@ async def enqueue(
     return task.id
 
 
-def _mark_wake(session: AsyncSession) -> None:
+def mark_wake(session: AsyncSession) -> None:
+    """Wake the pump when ``session`` commits (it queued tasks)."""
     session.sync_session.info["nova_wake"] = True
+
+
+_mark_wake = mark_wake
 
 
 def on_wake(callback: Callable[[], None]) -> Callable[[], None]:
