@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Table, event
+from sqlalchemy import Table, bindparam, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -154,11 +154,36 @@ async def insert_at_once(conn: AsyncConnection, tables: list[tuple[Table, list[d
     parts = [(table, rows) for table, rows in tables if rows]
     if not parts:
         return
-    *first, (last_table, last_rows) = parts
-    stmt = pg_insert(last_table).values(_with_defaults(last_table, last_rows))
-    for i, (table, rows) in enumerate(first):
-        stmt = stmt.add_cte(pg_insert(table).values(_with_defaults(table, rows)).cte(f"w{i}"))
-    await conn.execute(stmt)
+    parts = [(table, _with_defaults(table, rows)) for table, rows in parts]
+    shape = tuple((table.name, len(rows), tuple(rows[0])) for table, rows in parts)
+    stmt = _ONE_STATEMENT.get(shape)
+    if stmt is None:
+        # Built once per shape with named parameters, so SQLAlchemy's compiled cache hits
+        # (a statement carrying its values is compiled anew every time).
+        # One single-row INSERT per row: SQLAlchemy does not cache multi-row VALUES.
+        inserts = [
+            pg_insert(table).values(
+                {c: bindparam(f"t{i}r{j}_{c}", type_=table.c[c].type) for c in rows[0]}
+            )
+            for i, (table, rows) in enumerate(parts)
+            for j in range(len(rows))
+        ]
+        stmt = inserts[-1]
+        for k, ins in enumerate(inserts[:-1]):
+            stmt = stmt.add_cte(ins.cte(f"w{k}"))
+        if len(_ONE_STATEMENT) > 256:
+            _ONE_STATEMENT.clear()
+        _ONE_STATEMENT[shape] = stmt
+    params = {
+        f"t{i}r{j}_{c}": v
+        for i, (_table, rows) in enumerate(parts)
+        for j, row in enumerate(rows)
+        for c, v in row.items()
+    }
+    await conn.execute(stmt, params)
+
+
+_ONE_STATEMENT: dict[tuple, Any] = {}
 
 
 def _with_defaults(table: Table, rows: list[dict]) -> list[dict]:
