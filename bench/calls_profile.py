@@ -138,7 +138,7 @@ async def portal_target(app) -> tuple[str, Callable[[int], tuple[bytes, list]]]:
     import httpx
 
     sys.path.insert(0, str(ROOT / "bench"))
-    from portals_bench import lead_body
+    from portals_bench import INTEGRATION, lead_body
 
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
@@ -148,12 +148,7 @@ async def portal_target(app) -> tuple[str, Callable[[int], tuple[bytes, list]]]:
         headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
         r = await c.post(
             "/portals/integrations",
-            json={
-                "portal": "property_finder",
-                "product": "Marina Heights",
-                "goal": "qualify_interest",
-                "owner_email": "agent@example.com",
-            },
+            json=INTEGRATION,
             headers=headers,
         )
         integ = r.json()

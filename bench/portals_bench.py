@@ -133,6 +133,15 @@ async def wait_up(base: str) -> None:
     raise RuntimeError("app did not start")
 
 
+# The Property Finder integration every portal bench (and calls_profile --target portal) uses.
+INTEGRATION = {
+    "portal": "property_finder",
+    "product": "Marina Heights",
+    "goal": "qualify_interest",
+    "owner_email": "agent@example.com",
+}
+
+
 async def setup_account(base: str, db: str) -> tuple[str, str]:
     """A user on an unlimited plan and its Property Finder integration: (id, secret)."""
     import aiohttp
@@ -148,12 +157,7 @@ async def setup_account(base: str, db: str) -> tuple[str, str]:
         headers = {"Authorization": f"Bearer {body['access_token']}"}
         async with s.post(
             f"{base}/portals/integrations",
-            json={
-                "portal": "property_finder",
-                "product": "Marina Heights",
-                "goal": "qualify_interest",
-                "owner_email": "agent@example.com",
-            },
+            json=INTEGRATION,
             headers=headers,
         ) as r:
             integ = await r.json()
