@@ -15,7 +15,7 @@ from nova.core.db import session_scope
 from nova.core.events import enqueue, subscribe, task_handler
 from nova.core.runner import once_across_replicas, scheduled
 from nova.core.settings import get_settings
-from nova.models.billing import BillingAccount
+from nova.models.billing import BillingAccount, MinuteReservation
 from nova.models.events import Event
 
 log = logging.getLogger("nova.billing.plugin")
@@ -32,9 +32,22 @@ log = logging.getLogger("nova.billing.plugin")
 )
 async def settle_calls(session: AsyncSession, events: list[Event]) -> None:
     """``call.ended`` / ``call.failed`` carry ``call_id`` and ``duration_seconds`` (a failed
-    call that never connected reports none and is charged nothing)."""
+    call that never connected reports none and is charged nothing). One query finds the
+    calls that hold an unsettled reservation; only those are settled (the rest, e.g.
+    anonymous demos, have nothing to settle)."""
+    ids = {str((e.data or {}).get("call_id")) for e in events if (e.data or {}).get("call_id")}
+    held = set(
+        (
+            await session.execute(
+                select(MinuteReservation.call_id).where(
+                    MinuteReservation.call_id.in_(ids), MinuteReservation.settled_at.is_(None)
+                )
+            )
+        ).scalars()
+    )
     for event in events:
-        await settle_call(session, event)
+        if str((event.data or {}).get("call_id")) in held:
+            await settle_call(session, event)
 
 
 async def settle_call(session: AsyncSession, event: Event) -> None:
