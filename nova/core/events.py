@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import event, insert, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -261,6 +261,18 @@ def wake_pump() -> None:
     session, e.g. a single autocommit statement)."""
     for cb in list(_wake_callbacks):
         cb()
+
+
+# Pumps in other processes (replicas, `nova serve --workers N`) learn of new tasks through
+# PostgreSQL's NOTIFY, delivered when the transaction commits; without it they would see
+# them only at their next poll (``pump_interval_seconds``).
+NOTIFY_CHANNEL = "nova_tasks"
+
+
+@event.listens_for(Session, "before_commit")
+def _notify_other_processes(session: Session) -> None:
+    if session.info.get("nova_wake") and session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
 
 
 def _after_commit(session: Session) -> None:

@@ -13,12 +13,13 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 
 from nova.core import clock
-from nova.core.db import is_postgres, session_scope
-from nova.core.events import GiveUp, Retry, get_handler, on_wake
+from nova.core.db import get_engine, is_postgres, session_scope
+from nova.core.events import NOTIFY_CHANNEL, GiveUp, Retry, get_handler, on_wake
 from nova.models.events import Event, Task
 
 log = logging.getLogger("nova.pump")
@@ -240,9 +241,39 @@ class TaskPump:
         finally:
             self._sem.release()
 
+    async def _listen(self, engine: Any = None) -> Any:
+        """PostgreSQL: a connection LISTENing for tasks committed by other processes (see
+        ``events.NOTIFY_CHANNEL``); None elsewhere or if it cannot be set up (the pump then
+        relies on polling)."""
+        engine = engine or get_engine()
+        if engine.dialect.name != "postgresql":
+            return None
+        try:
+            conn = await engine.connect()
+            raw = (await conn.get_raw_connection()).driver_connection
+            await raw.add_listener(NOTIFY_CHANNEL, self._notified)
+        except Exception:  # noqa: BLE001 - polling still works
+            log.warning("could not LISTEN for new tasks; polling only", exc_info=True)
+            return None
+        return conn, raw
+
+    def _notified(self, *_args: Any) -> None:
+        self._wake.set()
+
+    async def _unlisten(self, listening: Any) -> None:
+        if listening is None:
+            return
+        conn, raw = listening
+        try:
+            await raw.remove_listener(NOTIFY_CHANNEL, self._notified)
+        except Exception:  # noqa: BLE001 - the connection may be gone already
+            await conn.invalidate()
+        await conn.close()
+
     async def run_forever(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
         unregister = on_wake(self.wake)
+        listening = await self._listen()
         try:
             while not stop.is_set():
                 free = self.concurrency - len(self._inflight)
@@ -271,5 +302,6 @@ class TaskPump:
                     w.cancel()
         finally:
             unregister()
+            await self._unlisten(listening)
             if self._inflight:
                 await asyncio.wait(self._inflight, timeout=10)
