@@ -42,7 +42,7 @@ import uvloop  # noqa: E402
 os.environ.setdefault("NOVA_ENV", "development")
 
 from nova.core.db import dispose_engine, init_engine, session_scope  # noqa: E402
-from nova.core.events import emit, load_plugins  # noqa: E402
+from nova.core.events import emit, load_plugins, set_notify  # noqa: E402
 from nova.core.migrate import upgrade  # noqa: E402
 from nova.core.runner import BackgroundRunner  # noqa: E402
 from nova.core.settings import Settings  # noqa: E402
@@ -95,6 +95,9 @@ class Bench:
             webhook_concurrency=args.concurrency,
             pump_concurrency=args.pump_concurrency,
             db_pool_size=args.db_pool_size,
+            # Events from another process: that process's commits wake this one's pump
+            # through PostgreSQL NOTIFY, as between `nova serve --workers N` processes.
+            pump_notify=args.emitter == "process",
         )
         self.user_id = ""
         self.runner: BackgroundRunner | None = None
@@ -312,8 +315,9 @@ class Bench:
 
 
 async def emit_only(args: argparse.Namespace) -> None:
-    settings = Settings(database_url=args.database_url)
+    settings = Settings(database_url=args.database_url, pump_notify=True)
     init_engine(settings)
+    set_notify(settings.pump_notify_enabled)
     load_plugins()
     bench = Bench.__new__(Bench)
     bench.settings = settings

@@ -14,7 +14,7 @@ from nova import __version__
 from nova.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from nova.core.db import dispose_engine, init_engine
 from nova.core.errors import install_error_handlers
-from nova.core.events import load_plugins
+from nova.core.events import load_plugins, set_notify
 from nova.core.ratelimit import aclose_limiters
 from nova.core.settings import Settings, get_settings
 
@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         init_engine(settings)
+        set_notify(settings.pump_notify_enabled)
         load_plugins()
         runner = None
         async with AsyncExitStack() as stack:

@@ -267,11 +267,26 @@ def wake_pump() -> None:
 # PostgreSQL's NOTIFY, delivered when the transaction commits; without it they would see
 # them only at their next poll (``pump_interval_seconds``).
 NOTIFY_CHANNEL = "nova_tasks"
+_notify = False
+
+
+def set_notify(enabled: bool) -> None:
+    """Send NOTIFY on commits that queued tasks (``Settings.pump_notify_enabled``)."""
+    global _notify
+    _notify = enabled
+
+
+def notify_enabled() -> bool:
+    return _notify
 
 
 @event.listens_for(Session, "before_commit")
 def _notify_other_processes(session: Session) -> None:
-    if session.info.get("nova_wake") and session.get_bind().dialect.name == "postgresql":
+    if (
+        _notify
+        and session.info.get("nova_wake")
+        and session.get_bind().dialect.name == "postgresql"
+    ):
         session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
 
 

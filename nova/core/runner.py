@@ -81,12 +81,16 @@ async def once_across_replicas(name: str):
 
 class BackgroundRunner:
     def __init__(self, settings: Settings) -> None:
+        from nova.core.events import set_notify
+
+        set_notify(settings.pump_notify_enabled)
         self.settings = settings
         self.pump = TaskPump(
             concurrency=settings.pump_concurrency,
             batch_size=settings.pump_batch_size,
             lease_seconds=settings.task_lease_seconds,
             interval=settings.pump_interval_seconds,
+            debounce=settings.pump_wake_debounce_seconds,
         )
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None

@@ -58,6 +58,19 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_048_576
     background_runner: bool = True
     pump_interval_seconds: float = 0.5
+    # After a wake-up, wait this long before claiming, so tasks committed together under
+    # load are claimed in one batch (adds at most this much latency when idle).
+    pump_wake_debounce_seconds: float = 0.01
+    # PostgreSQL NOTIFY/LISTEN between processes: a transaction that queued tasks wakes the
+    # pumps of other processes at once instead of at their next poll. Unset = on when
+    # `nova serve` runs several workers; set true when separate replicas share a database.
+    # It costs one statement per such transaction, so a lone process leaves it off.
+    pump_notify: bool | None = None
+
+    @property
+    def pump_notify_enabled(self) -> bool:
+        return self.workers > 1 if self.pump_notify is None else self.pump_notify
+
     pump_concurrency: int = 32
     pump_batch_size: int = 64
     task_lease_seconds: float = 60.0

@@ -11,13 +11,15 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
+from nova.core import events
 from nova.core.events import NOTIFY_CHANNEL, mark_wake
 from nova.core.pump import TaskPump
 from tests.core.test_cli import PG_SERVER, _scratch_database
 
 
 @pytest.fixture
-async def pg():
+async def pg(monkeypatch):
+    monkeypatch.setattr(events, "_notify", True)  # as with Settings.pump_notify_enabled
     name = f"nova_notify_{uuid.uuid4().hex[:12]}"
     await _scratch_database(PG_SERVER, name, create=True)
     engine = create_async_engine(make_url(PG_SERVER).set(database=name))
@@ -58,6 +60,21 @@ async def test_a_commit_that_queued_tasks_notifies_and_others_do_not(pg):
             await s.rollback()
         await asyncio.sleep(0.2)
         assert not got.is_set()
+    finally:
+        await conn.close()
+
+
+async def test_no_notify_unless_enabled(pg, monkeypatch):
+    monkeypatch.setattr(events, "_notify", False)  # one process: nobody else to wake
+    conn, got = await _listener(pg)
+    try:
+        async with AsyncSession(pg) as s:
+            await s.connection()
+            mark_wake(s)
+            await s.commit()
+        await asyncio.sleep(0.2)
+        assert not got.is_set()
+        assert await TaskPump()._listen(pg) is None
     finally:
         await conn.close()
 
