@@ -46,7 +46,7 @@ from nova.calls.scrape import ScrapeResult, check_website_url, fetch_site
 from nova.core import clock, netguard
 from nova.core.db import autocommit_engine, insert_at_once, is_postgres, sessionmaker
 from nova.core.errors import BadRequest, Conflict, Forbidden, NotFound, NovaError, Unauthorized
-from nova.core.events import event_rows, mark_wake, wake_pump
+from nova.core.events import event_rows, insert_events, wake_pump
 from nova.core.settings import Settings
 from nova.models.base import new_id
 from nova.models.calls import Call, CallContext
@@ -480,12 +480,7 @@ async def place_calls(
         await session.execute(insert(Call.__table__), calls)
         if user is not None and dispatched:
             await metering.reserve(session, user.id, [c["id"] for c in dispatched], reserve_seconds)
-        if events:
-            await session.execute(insert(Event.__table__), events)  # type: ignore[attr-defined]
-        if tasks:
-            await session.execute(insert(Task.__table__), tasks)  # type: ignore[attr-defined]
-            mark_wake(session)
-        await session.flush()
+        await insert_events(session, events, tasks)
     log.info(
         "batch %s: %d lead(s), %d dispatched, mode=%s, ip=%s",
         batch_id,

@@ -7,6 +7,7 @@ which does the same around a block.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -132,18 +133,16 @@ def _run_after_commit_hooks(session: Session) -> None:
         hook(session)
 
 
-_autocommit: dict[int, AsyncEngine] = {}
+_autocommit: AsyncEngine | None = None
 
 
 def autocommit_engine() -> AsyncEngine:
     """The engine's pool with AUTOCOMMIT connections: for work that is one statement."""
+    global _autocommit
     engine = get_engine()
-    proxy = _autocommit.get(id(engine))
-    if proxy is None or proxy.sync_engine.pool is not engine.sync_engine.pool:
-        proxy = engine.execution_options(isolation_level="AUTOCOMMIT")
-        _autocommit.clear()
-        _autocommit[id(engine)] = proxy
-    return proxy
+    if _autocommit is None or _autocommit.sync_engine.pool is not engine.sync_engine.pool:
+        _autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return _autocommit
 
 
 async def insert_at_once(conn: AsyncConnection, tables: list[tuple[Table, list[dict]]]) -> None:
@@ -189,23 +188,27 @@ _ONE_STATEMENT: dict[tuple, Any] = {}
 def _with_defaults(table: Table, rows: list[dict]) -> list[dict]:
     """Rows with the table's Python-side column defaults filled in: a VALUES list, unlike
     an executemany, does not apply them to columns a row leaves out."""
-    missing = [
-        c
-        for c in table.c
-        if c.name not in rows[0]
-        and c.default is not None
-        and (c.default.is_scalar or c.default.is_callable)
-    ]
+    missing = _missing_defaults(table, tuple(rows[0]))
     if not missing:
         return rows
     out = []
     for row in rows:
         filled = dict(row)
-        for c in missing:
-            d = c.default
-            filled[c.name] = d.arg if d.is_scalar else d.arg(None)  # type: ignore[union-attr]
+        for c in missing:  # a callable default (e.g. a new id) is called for every row
+            filled[c.name] = c.default.arg if c.default.is_scalar else c.default.arg(None)
         out.append(filled)
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _missing_defaults(table: Table, keys: tuple[str, ...]) -> tuple[Any, ...]:
+    return tuple(
+        c
+        for c in table.c
+        if c.name not in keys
+        and c.default is not None
+        and (c.default.is_scalar or c.default.is_callable)
+    )
 
 
 def is_postgres(session: AsyncSession) -> bool:

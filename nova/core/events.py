@@ -168,19 +168,44 @@ def event_rows(type: str, data: dict[str, Any]) -> tuple[dict[str, Any], list[di
     now = clock.now()
     event = {"id": new_id(), "type": type, "data": data, "created_at": now}
     names = [n for n in subscribers(type) if _handlers[n].when is None or _handlers[n].when(data)]
-    tasks = [
-        {
-            "id": new_id(),
-            "handler": name,
-            "event_id": event["id"],
-            "payload": {},
-            "max_attempts": _handlers[name].max_attempts,
-            "run_at": now,
-            "created_at": now,
-        }
-        for name in names
-    ]
+    tasks = [_task_row(_handlers[n], {}, now, now, event_id=event["id"]) for n in names]
     return event, tasks
+
+
+def _task_row(
+    spec: HandlerSpec,
+    payload: dict[str, Any],
+    run_at: datetime,
+    now: datetime,
+    *,
+    event_id: str | None = None,
+    dedupe_key: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "handler": spec.name,
+        "event_id": event_id,
+        "payload": payload,
+        "max_attempts": spec.max_attempts,
+        "run_at": run_at,
+        "dedupe_key": dedupe_key,
+        "created_at": now,
+    }
+
+
+async def insert_events(
+    session: AsyncSession, events: list[dict[str, Any]], tasks: list[dict[str, Any]]
+) -> None:
+    """Write rows from ``event_rows`` in the caller's transaction (Core INSERTs) and wake
+    the pump at commit if they queued tasks."""
+    if events:
+        await session.execute(insert(Event.__table__), events)  # type: ignore[attr-defined]
+    if tasks:
+        await session.execute(insert(Task.__table__), tasks)  # type: ignore[attr-defined]
+        # Only a commit that queued work wakes the pump: an event nobody subscribes to
+        # (e.g. an anonymous call.started) must not cost a task poll per commit.
+        mark_wake(session)
+    await session.flush()
 
 
 async def emit(session: AsyncSession, type: str, data: dict[str, Any]) -> Event:
@@ -191,13 +216,7 @@ async def emit(session: AsyncSession, type: str, data: dict[str, Any]) -> Event:
     the request's SQL); the returned ``Event`` is a detached copy of the row. Anything the
     caller has pending in ``session`` is flushed too, as before."""
     event, tasks = event_rows(type, data)
-    await session.execute(insert(Event.__table__), [event])  # type: ignore[attr-defined]
-    if tasks:
-        await session.execute(insert(Task.__table__), tasks)  # type: ignore[attr-defined]
-        # Only a commit that queued work wakes the pump: an event nobody subscribes to
-        # (e.g. an anonymous call.started) must not cost a task poll per commit.
-        _mark_wake(session)
-    await session.flush()
+    await insert_events(session, [event], tasks)
     return Event(**event)
 
 
@@ -216,19 +235,13 @@ async def enqueue(
     if spec is None:
         raise LookupError(f"no task handler named {handler!r}")
     now = clock.now()
-    values = {
-        "id": new_id(),
-        "handler": handler,
-        "payload": payload,
-        "max_attempts": spec.max_attempts,
-        "run_at": run_at or (now + timedelta(seconds=delay)),
-        "dedupe_key": dedupe_key,
-        "created_at": now,
-    }
+    values = _task_row(
+        spec, payload, run_at or (now + timedelta(seconds=delay)), now, dedupe_key=dedupe_key
+    )
     if dedupe_key is None:
         # A Core INSERT, as in ``emit``: portal receivers enqueue on their hot path.
         await session.execute(insert(Task.__table__), [values])  # type: ignore[attr-defined]
-        _mark_wake(session)
+        mark_wake(session)
         await session.flush()
         return values["id"]
     task = Task(**values)
@@ -237,7 +250,7 @@ async def enqueue(
             session.add(task)
     except IntegrityError:
         return None
-    _mark_wake(session)
+    mark_wake(session)
     await session.flush()
     return task.id
 
@@ -245,9 +258,6 @@ async def enqueue(
 def mark_wake(session: AsyncSession) -> None:
     """Wake the pump when ``session`` commits (it queued tasks)."""
     session.sync_session.info["nova_wake"] = True
-
-
-_mark_wake = mark_wake
 
 
 def on_wake(callback: Callable[[], None]) -> Callable[[], None]:

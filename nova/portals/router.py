@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 
 from nova.api.deps import CurrentUser, SessionDep, SettingsDep
-from nova.core.db import get_engine, session_scope
+from nova.core.db import autocommit_engine, get_engine, session_scope
 from nova.portals import service
 from nova.portals.schemas import (
     IntegrationCreate,
@@ -99,12 +99,10 @@ async def _receive(
 ) -> ReceiverAck:
     started = time.perf_counter()
     body = await request.body()
-    engine = get_engine()
-    if engine.dialect.name == "postgresql":
+    if get_engine().dialect.name == "postgresql":
         # No transaction: one read, then one statement that records the lead and queues
         # its dispatch together (service.receive_autocommit).
-        async with engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        async with autocommit_engine().connect() as conn:
             integ = await service.resolve_integration(conn, portal, integration_id)
             lead, raw = _verified(portal, integ, body, request, settings)
             lead_id, duplicate = await service.receive_autocommit(conn, integ, lead, raw)

@@ -358,8 +358,9 @@ def _record_and_enqueue_pg() -> Any:
                     literal(0, tasks.c.attempts.type),
                     func.json_build_object("lead_id", lead.c.id).cast(tasks.c.payload.type),
                     bindparam("max_attempts", type_=tasks.c.max_attempts.type),
-                    bindparam("task_at", type_=tasks.c.run_at.type),
-                    bindparam("task_created", type_=tasks.c.created_at.type),
+                    # run_at and created_at: both the receipt time
+                    bindparam("l_received_at", type_=tasks.c.run_at.type),
+                    bindparam("l_received_at", type_=tasks.c.created_at.type),
                 ).select_from(lead),
                 include_defaults=False,
             )
@@ -382,17 +383,11 @@ async def record_lead(
     duplicate)."""
     values = _lead_values(integ, lead, raw)
     stmt = _insert_lead(session.get_bind().dialect.name)
-    inserted = (await session.execute(stmt, values)).scalar_one_or_none()
-    lead_id = values["l_id"]
-    if inserted is None:
-        existing = await session.scalar(
-            _EXISTING_LEAD, {"portal": integ.portal, "event_id": lead.event_id}
-        )
-        assert existing is not None
-        return existing, True
+    if (await session.execute(stmt, values)).first() is None:
+        return await _replayed(session, integ, lead), True
     # The lead row is unique per event, so its dispatch task needs no dedupe key of its own.
-    await enqueue(session, DISPATCH_TASK, {"lead_id": lead_id})
-    return lead_id, False
+    await enqueue(session, DISPATCH_TASK, {"lead_id": values["l_id"]})
+    return values["l_id"], False
 
 
 async def receive_autocommit(
@@ -400,29 +395,22 @@ async def receive_autocommit(
 ) -> tuple[str, bool]:
     """``record_lead`` for PostgreSQL on an autocommit connection: one statement."""
     values = _lead_values(integ, lead, raw)
-    now = values["l_received_at"]
     spec = get_handler(DISPATCH_TASK)
     assert spec is not None
-    row = (
-        await conn.execute(
-            _record_and_enqueue_pg(),
-            {
-                **values,
-                "task_id": new_id(),
-                "max_attempts": spec.max_attempts,
-                "task_at": now,
-                "task_created": now,
-            },
-        )
-    ).first()
-    if row is None:
-        existing = await conn.scalar(
-            _EXISTING_LEAD, {"portal": integ.portal, "event_id": lead.event_id}
-        )
-        assert existing is not None
-        return existing, True
+    params = {**values, "task_id": new_id(), "max_attempts": spec.max_attempts}
+    if (await conn.execute(_record_and_enqueue_pg(), params)).first() is None:
+        return await _replayed(conn, integ, lead), True
     wake_pump()
     return values["l_id"], False
+
+
+async def _replayed(
+    db: AsyncSession | AsyncConnection, integ: ReceiverIntegration, lead: NormalisedLead
+) -> str:
+    """The id of the lead an earlier delivery of this event recorded."""
+    existing = await db.scalar(_EXISTING_LEAD, {"portal": integ.portal, "event_id": lead.event_id})
+    assert existing is not None
+    return existing
 
 
 async def lead_counts(session: AsyncSession, integration_id: str) -> dict[str, int]:
