@@ -221,15 +221,15 @@ async def test_ended_with_sip_error_marks_failed(client, clock):
     assert ev.data["outcome"] == "busy" and ev.data["started_at"] is None
 
 
+async def send_sms(client, clock, call_id: str, link_kind: str, url: str):
+    """The worker's signed ``sms`` report for ``call_id``."""
+    body, headers = signed(call_id, "sms", {"link_kind": link_kind, "url": url}, ts=now_ts(clock))
+    return await post(client, call_id, body, headers)
+
+
 async def test_sms_not_configured_is_a_clear_503_and_retryable(client, clock):
     call = await create_call()
-    body, headers = signed(
-        call.id,
-        "sms",
-        {"link_kind": "booking", "url": "https://cal.example.com/x"},
-        ts=now_ts(clock),
-    )
-    r = await post(client, call.id, body, headers)
+    r = await send_sms(client, clock, call.id, "booking", "https://cal.example.com/x")
     assert r.status_code == 503
     assert "SMS is not configured" in r.json()["detail"]
     assert (await get_call(call.id)).sms_sent is False
@@ -238,13 +238,7 @@ async def test_sms_not_configured_is_a_clear_503_and_retryable(client, clock):
 
 async def test_sms_sent_through_twilio_once(client, clock, twilio):
     call = await create_call()
-    body, headers = signed(
-        call.id,
-        "sms",
-        {"link_kind": "booking", "url": "https://cal.example.com/x"},
-        ts=now_ts(clock),
-    )
-    r = await post(client, call.id, body, headers)
+    r = await send_sms(client, clock, call.id, "booking", "https://cal.example.com/x")
     assert r.status_code == 200, r.text
     assert r.json()["sms_sent"] is True
     [msg] = twilio.messages
@@ -252,13 +246,7 @@ async def test_sms_sent_through_twilio_once(client, clock, twilio):
     assert "https://cal.example.com/x" in msg["Body"]
     row = await get_call(call.id)
     assert row.sms_sent is True and row.result["sms"]["sid"] == msg["sid"]
-    body, headers = signed(
-        call.id,
-        "sms",
-        {"link_kind": "booking", "url": "https://cal.example.com/x"},
-        ts=now_ts(clock),
-    )
-    r = await post(client, call.id, body, headers)
+    r = await send_sms(client, clock, call.id, "booking", "https://cal.example.com/x")
     assert r.json() == {"id": r.json()["id"], "kind": "sms", "sms_sent": True, "already_sent": True}
     assert len(twilio.messages) == 1
 
@@ -266,13 +254,7 @@ async def test_sms_sent_through_twilio_once(client, clock, twilio):
 async def test_sms_provider_failure_is_502(client, clock, twilio):
     twilio.fail_with = (400, 21211, "The 'To' number is not a valid phone number.")
     call = await create_call()
-    body, headers = signed(
-        call.id,
-        "sms",
-        {"link_kind": "payment", "url": "https://pay.example.com/x"},
-        ts=now_ts(clock),
-    )
-    r = await post(client, call.id, body, headers)
+    r = await send_sms(client, clock, call.id, "payment", "https://pay.example.com/x")
     assert r.status_code == 502
     assert "not a valid phone number" in r.json()["detail"]
     assert (await get_call(call.id)).sms_sent is False
@@ -280,10 +262,8 @@ async def test_sms_provider_failure_is_502(client, clock, twilio):
 
 async def test_sms_rejects_bad_link(client, clock, twilio):
     call = await create_call()
-    body, headers = signed(
-        call.id, "sms", {"link_kind": "booking", "url": "javascript:alert(1)"}, ts=now_ts(clock)
-    )
-    assert (await post(client, call.id, body, headers)).status_code == 400
+    r = await send_sms(client, clock, call.id, "booking", "javascript:alert(1)")
+    assert r.status_code == 400
     assert twilio.messages == []
 
 
