@@ -19,7 +19,7 @@ async def test_event_without_subscribers_does_not_wake_the_pump(pump):
     unregister = on_wake(lambda: wakes.append(1))
     try:
         async with session_scope() as s:
-            event = await emit(s, "wake.nobody", {"n": 1})
+            event_id = await emit(s, "wake.nobody", {"n": 1})
         assert wakes == []
         async with session_scope() as s:
             await emit(s, "wake.subscribed", {"n": 2})
@@ -27,7 +27,7 @@ async def test_event_without_subscribers_does_not_wake_the_pump(pump):
     finally:
         unregister()
     async with session_scope() as s:
-        stored = await s.get(Event, event.id)
+        stored = await s.get(Event, event_id)
         tasks = (await s.execute(select(Task).where(Task.handler == "test.wake_subscribed"))).all()
     assert stored is not None and stored.data == {"n": 1} and stored.type == "wake.nobody"
     assert len(tasks) == 1

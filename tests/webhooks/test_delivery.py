@@ -27,7 +27,7 @@ ENDED = {
 
 async def emit_event(event_type: str, data: dict) -> str:
     async with session_scope() as s:
-        return (await emit(s, event_type, data)).id
+        return await emit(s, event_type, data)
 
 
 async def deliveries() -> list[WebhookDelivery]:
