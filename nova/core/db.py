@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Table, bindparam, event
+from sqlalchemy import Table, bindparam, event, make_url
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -35,7 +35,8 @@ def make_engine(settings: Settings) -> AsyncEngine:
     url = settings.database_url
     if url.startswith("sqlite"):
         pool: dict[str, Any] = {}
-        if ":memory:" not in url and "mode=memory" not in url:
+        database = make_url(url).database or ":memory:"  # "sqlite://" is in memory too
+        if database != ":memory:" and "mode=memory" not in url:
             # One connection per process: every transaction is BEGIN IMMEDIATE (below), so
             # a second connection could only wait for the write lock anyway, and it would
             # wait in SQLite's busy handler, which polls with sleeps of up to 100 ms (the

@@ -119,3 +119,16 @@ async def test_an_error_rolls_back_the_whole_transaction(engine):
         async with conn.begin():
             await conn.execute(text("INSERT INTO t (v) VALUES ('dup')"))
         assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 1
+
+
+@pytest.mark.parametrize("url", ["sqlite+aiosqlite://", "sqlite+aiosqlite:///:memory:"])
+async def test_in_memory_databases_work_too(url):
+    eng = make_engine(Settings(database_url=url))
+    try:
+        async with eng.begin() as conn:
+            await conn.execute(text("CREATE TABLE m (v TEXT)"))
+            await conn.execute(text("INSERT INTO m VALUES ('kept')"))
+        async with eng.connect() as conn:
+            assert (await conn.execute(text("SELECT v FROM m"))).scalar() == "kept"
+    finally:
+        await eng.dispose()
