@@ -45,13 +45,9 @@ from nova.models.user import User  # noqa: E402
 
 
 async def reset_pg() -> None:
-    from sqlalchemy.ext.asyncio import create_async_engine
+    import pgdb
 
-    engine = create_async_engine(URL)
-    async with engine.begin() as conn:
-        await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
-    await engine.dispose()
+    await pgdb.fresh_schema(URL)
 
 
 async def new_user(minutes: int) -> str:

@@ -350,18 +350,10 @@ async def llm_batches(base: str, site: str, runs: int) -> dict:
 
 
 def reset_postgres(url: str) -> None:
-    """Start from an empty schema (the bench database only)."""
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
+    """Start from an empty schema (the bench database only; created if missing)."""
+    import pgdb
 
-    async def reset() -> None:
-        eng = create_async_engine(url)
-        async with eng.begin() as c:
-            await c.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            await c.execute(text("CREATE SCHEMA public"))
-        await eng.dispose()
-
-    asyncio.run(reset())
+    asyncio.run(pgdb.fresh_schema(url))
 
 
 def main() -> None:

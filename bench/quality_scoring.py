@@ -28,7 +28,7 @@ os.environ.update({"NOVA_DATABASE_URL": DB, "NOVA_ENV": "development"})
 os.environ.pop("OPENAI_API_KEY", None)
 
 from pydantic import SecretStr  # noqa: E402
-from sqlalchemy import func, select, text  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 
 import nova.models  # noqa: E402, F401
 from nova.core.db import init_engine, session_scope  # noqa: E402
@@ -76,13 +76,9 @@ def bench_cpu() -> None:
 
 async def bench_e2e() -> None:
     if DB.startswith("postgresql"):
-        from sqlalchemy.ext.asyncio import create_async_engine
+        import pgdb
 
-        eng = create_async_engine(DB)
-        async with eng.begin() as conn:
-            await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            await conn.execute(text("CREATE SCHEMA public"))
-        await eng.dispose()
+        await pgdb.fresh_schema(DB)
     await asyncio.to_thread(upgrade, DB)
     settings = get_settings()
     init_engine(settings)

@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import httpx  # noqa: E402
 import machine  # noqa: E402
+import pgdb  # noqa: E402
 import uvloop  # noqa: E402
 
 os.environ.setdefault("NOVA_ENV", "development")
@@ -105,14 +106,7 @@ class Bench:
     async def setup(self) -> None:
         url = self.settings.database_url
         if url.startswith("postgresql"):
-            from sqlalchemy import text
-            from sqlalchemy.ext.asyncio import create_async_engine
-
-            eng = create_async_engine(url)
-            async with eng.begin() as conn:
-                await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-                await conn.execute(text("CREATE SCHEMA public"))
-            await eng.dispose()
+            await pgdb.fresh_schema(url)
         await asyncio.to_thread(upgrade, url)
         init_engine(self.settings)
         load_plugins()
@@ -293,10 +287,10 @@ class Bench:
         return out
 
     async def run(self) -> list[dict]:
-        await self.setup()
-        await self.start_runner()
         results = []
         try:
+            await self.setup()
+            await self.start_runner()
             results.append(await self.phase_rate("low", 20, 5, 0))
             for k, rate in enumerate(float(r) for r in self.args.rates.split(",")):
                 results.append(
