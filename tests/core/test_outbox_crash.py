@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from nova.core.db import session_scope
 from nova.models.events import Task
@@ -41,6 +41,27 @@ def _lines(out: Path) -> list[list[str]]:
     return [ln.split() for ln in out.read_text().splitlines() if ln.strip()]
 
 
+async def _settle(database_url: str) -> None:
+    """PostgreSQL still carries out what a killed client had already sent (a COMMIT waiting
+    in the socket is committed) before it notices the client is gone. Read the outcome only
+    once no other client backend is busy or inside a transaction."""
+    if not database_url.startswith("postgresql"):
+        return  # SQLite: a commit either reached the file before the kill or it did not
+    for _ in range(400):
+        async with session_scope() as s:
+            busy = await s.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+                    " AND state IS DISTINCT FROM 'idle'"
+                )
+            )
+        if not busy:
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail("the killed process's database sessions did not end")
+
+
 async def _statuses() -> dict[str, str]:
     async with session_scope() as s:
         rows = (await s.execute(select(Task).where(Task.handler == "crashtest.record"))).scalars()
@@ -64,6 +85,7 @@ async def test_sigkill_mid_batch_then_restart_loses_nothing(database_url, tmp_pa
         first.wait(10)
     assert first.returncode == -signal.SIGKILL
 
+    await _settle(database_url)
     after_crash = await _statuses()
     assert len(after_crash) == N  # every event was accepted with its task before the crash
     counts = Counter(after_crash.values())
