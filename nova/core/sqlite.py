@@ -39,6 +39,21 @@ def connect(database: str, *, iter_chunk_size: int = 64, **kwargs: Any) -> Conne
 class Connection(aiosqlite.Connection):
     # A BEGIN to send in front of the next statement (see ``begin_with_next_statement``).
     _begin: str | None = None
+    # Trips queued, and the last one the thread finished (trips run in order).
+    _queued = 0
+    _finished = 0
+
+    async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        self._queued += 1
+        seq = self._queued
+
+        def trip() -> Any:
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self._finished = seq
+
+        return await super()._execute(trip)
 
     def cursor(self) -> Cursor:  # type: ignore[override]
         return Cursor(self)
@@ -55,9 +70,12 @@ class Connection(aiosqlite.Connection):
         return begin
 
     def _idle(self) -> bool:
-        """No transaction is open, so COMMIT or ROLLBACK would have nothing to do. (Read
-        from the event loop's thread between statements: ``in_transaction`` is a plain
-        read of SQLite's autocommit flag.)"""
+        """No transaction is open and none can be about to open, so COMMIT or ROLLBACK would
+        have nothing to do. Only decided while no trip is queued or running (a statement
+        whose caller was cancelled still runs on the thread, and may open a transaction
+        there); ``in_transaction`` is then a plain read of SQLite's autocommit flag."""
+        if self._finished != self._queued:
+            return False
         conn = self._connection
         try:
             return conn is not None and not conn.in_transaction

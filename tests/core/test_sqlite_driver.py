@@ -3,7 +3,9 @@ engine Nova builds for SQLite (one connection, every transaction BEGIN IMMEDIATE
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -132,3 +134,21 @@ async def test_in_memory_databases_work_too(url):
             assert (await conn.execute(text("SELECT v FROM m"))).scalar() == "kept"
     finally:
         await eng.dispose()
+
+
+async def test_a_rollback_waits_for_statements_still_on_the_thread(engine):
+    """A statement whose caller gave up (cancelled) still runs on the thread and may open
+    the transaction there. A rollback asked for meanwhile must queue behind it, not decide
+    from an early look that nothing is open."""
+    async with engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        busy = asyncio.ensure_future(driver._execute(time.sleep, 0.2))  # the thread is busy
+        driver.begin_with_next_statement()
+        insert = asyncio.ensure_future(driver.cursor().execute("INSERT INTO t (v) VALUES ('x')"))
+        await asyncio.sleep(0)
+        insert.cancel()
+        await driver.rollback()
+        await busy
+        assert not driver._conn.in_transaction
+        rows = await (await driver.cursor().execute("SELECT count(*) FROM t")).fetchall()
+        assert rows == [(0,)]
