@@ -37,6 +37,7 @@ HandlerFn = Callable[..., Awaitable[None]]
 
 # Plug-in modules that register handlers. Each domain adds its module here.
 PLUGIN_MODULES: list[str] = [
+    "nova.core.retention",
     "nova.quality.plugin",
     "nova.voice.plugin",
     "nova.twilio_byo.plugin",

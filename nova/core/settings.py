@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     pump_concurrency: int = 32
     pump_batch_size: int = 64
     task_lease_seconds: float = 60.0
+    # Retention (nova.core.retention, every 10 minutes): finished tasks (done or dead) and
+    # events with no task left are deleted this many days after they happened; 0 keeps them.
+    outbox_retention_days: float = Field(default=14, ge=0)
     redis_url: str | None = None
 
     # --- auth -----------------------------------------------------------------------------
@@ -210,6 +213,9 @@ class Settings(BaseSettings):
     webhook_lease_seconds: float = 60.0
     webhook_poll_seconds: float = 1.0
     webhook_test_rate_limit: int = 10
+    # Succeeded and failed deliveries are deleted this many days after they were created
+    # (GET /v1/webhooks/{id}/deliveries shows no older ones); 0 keeps them.
+    webhook_delivery_retention_days: float = Field(default=30, ge=0)
 
     # --- billing --------------------------------------------------------------------------
     stripe_api_key: SecretStr | None = Field(

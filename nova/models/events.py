@@ -24,6 +24,9 @@ class Event(SQLModel, table=True):
     data: dict = json_field()
     created_at: datetime = created_field()
 
+    # Retention (nova.core.retention) deletes the oldest events first.
+    __table_args__ = (Index("ix_events_created_at", "created_at"),)
+
 
 class Task(SQLModel, table=True):
     __tablename__ = "tasks"

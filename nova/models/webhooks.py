@@ -57,4 +57,6 @@ class WebhookDelivery(SQLModel, table=True):
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
         Index("ix_webhook_deliveries_webhook", "webhook_id", "created_at"),
         Index("uq_webhook_deliveries_event", "webhook_id", "event_id", unique=True),
+        # Retention deletes the oldest finished deliveries first.
+        Index("ix_webhook_deliveries_created", "created_at"),
     )

@@ -7,9 +7,10 @@ import asyncio
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from nova.core import retention
 from nova.core.events import subscribe
-from nova.core.runner import background_service
-from nova.core.settings import Settings
+from nova.core.runner import background_service, once_across_replicas, scheduled
+from nova.core.settings import Settings, get_settings
 from nova.models.events import Event
 from nova.webhooks import service
 from nova.webhooks.delivery import Deliverer
@@ -33,3 +34,12 @@ async def fan_out(session: AsyncSession, events: list[Event]) -> None:
 @background_service("webhooks.deliver")
 async def deliver_forever(settings: Settings, stop: asyncio.Event) -> None:
     await Deliverer(settings).run_forever(stop)
+
+
+@scheduled("webhooks.retention", type="interval", minutes=retention.INTERVAL_MINUTES)
+async def prune_deliveries() -> int:
+    """Delete finished deliveries older than ``webhook_delivery_retention_days``."""
+    async with once_across_replicas("webhooks.retention") as leader:
+        if not leader:
+            return 0
+        return await service.prune_deliveries(get_settings())

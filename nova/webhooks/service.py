@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from nova.core import clock, netguard
+from nova.core import clock, netguard, retention
 from nova.core.errors import BadRequest, NotFound, TooManyRequests
 from nova.core.ratelimit import get_limiter
 from nova.core.settings import Settings
@@ -274,3 +274,17 @@ async def fan_out_many(session: AsyncSession, events: Sequence[Event | None]) ->
         if len(jobs) < len(rows):
             mark_wake(session)
     return len(rows)
+
+
+async def prune_deliveries(settings: Settings, *, batch: int = retention.BATCH) -> int:
+    """Delete succeeded and failed deliveries created more than
+    ``webhook_delivery_retention_days`` ago. Pending ones (still being retried) stay."""
+    before = retention.cutoff(settings.webhook_delivery_retention_days)
+    if before is None:
+        return 0
+    table = WebhookDelivery.__table__  # type: ignore[attr-defined]
+    return await retention.delete_in_batches(
+        table,
+        and_(table.c.created_at < before, table.c.status.in_(("succeeded", "failed"))),
+        batch=batch,
+    )
