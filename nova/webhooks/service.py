@@ -276,7 +276,7 @@ async def fan_out_many(session: AsyncSession, events: Sequence[Event | None]) ->
     return len(rows)
 
 
-async def prune_deliveries(settings: Settings, *, batch: int = retention.BATCH) -> int:
+async def prune_deliveries(settings: Settings, *, batch: int | None = None) -> int:
     """Delete succeeded and failed deliveries created more than
     ``webhook_delivery_retention_days`` ago. Pending ones (still being retried) stay."""
     before = retention.cutoff(settings.webhook_delivery_retention_days)
