@@ -84,22 +84,22 @@ async def test_zero_days_keeps_everything(clock, settings):
     assert await _ids(Event) == {event_id}
 
 
-async def test_deletes_in_batches_until_none_is_left(clock, settings):
+async def _done_and_two_days_old(n: int, clock, settings) -> None:
+    """``n`` events whose tasks are done, then two days pass (retention: one day)."""
     settings.outbox_retention_days = 1
-    ids = [await _emit(i) for i in range(7)]
-    for event_id in ids:
-        await _finish(event_id, "done", clock)
+    for i in range(n):
+        await _finish(await _emit(i), "done", clock)
     clock.advance(days=2)
+
+
+async def test_deletes_in_batches_until_none_is_left(clock, settings):
+    await _done_and_two_days_old(7, clock, settings)
     assert await retention.prune_outbox(settings, batch=3) == {"tasks": 7, "events": 7}
     assert await _ids(Event) == set()
 
 
 async def test_a_run_stops_at_its_time_budget(clock, settings):
-    settings.outbox_retention_days = 1
-    ids = [await _emit(i) for i in range(5)]
-    for event_id in ids:
-        await _finish(event_id, "done", clock)
-    clock.advance(days=2)
+    await _done_and_two_days_old(5, clock, settings)
     # No time left: one batch, then the next run carries on.
     table = Task.__table__
     where = table.c.status == "done"
