@@ -64,12 +64,8 @@ def make_engine(settings: Settings) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            driver = conn.connection.driver_connection
-            if isinstance(driver, sqlite.Connection):
-                # Sent with the transaction's first statement, in the same thread trip.
-                driver.begin_with_next_statement("BEGIN IMMEDIATE")
-            else:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Sent with the transaction's first statement, in the same thread trip.
+            conn.connection.driver_connection.begin_with_next_statement("BEGIN IMMEDIATE")
 
         return engine
     # No pool_pre_ping: it is one more round trip on every checkout (a seventh for each

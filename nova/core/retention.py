@@ -7,8 +7,8 @@
 
 Pending and running work is never touched, whatever its age. 0 days keeps rows forever.
 The job runs every 10 minutes in the background runner, on one replica at a time. Each
-batch (``default_batch()`` rows) is its own short transaction, so SQLite's single writer is never
-held long, and a run stops after ``MAX_SECONDS`` (the next one carries on).
+batch (``default_batch()`` rows) is its own short transaction, so SQLite's single writer
+is never held long, and a run stops after ``MAX_SECONDS`` (the next one carries on).
 """
 
 from __future__ import annotations
@@ -55,11 +55,11 @@ async def delete_in_batches(
             return total
 
 
-def cutoff(days: float, now: datetime | None = None) -> datetime | None:
+def cutoff(days: float) -> datetime | None:
     """The moment before which rows kept ``days`` days are due; None when kept forever."""
     if days <= 0:
         return None
-    return (now or clock.now()) - timedelta(days=days)
+    return clock.now() - timedelta(days=days)
 
 
 async def prune_outbox(settings: Settings, *, batch: int | None = None) -> dict[str, int]:
