@@ -319,58 +319,51 @@ def _lead_values(integ: ReceiverIntegration, lead: NormalisedLead, raw: dict[str
     }
 
 
+@functools.cache
 def _insert_lead(dialect: str) -> Any:
     """INSERT … ON CONFLICT (portal, event_id) DO NOTHING RETURNING id, built once per
     dialect: one statement both records the lead and deduplicates it (a replay inserts
     nothing)."""
-    stmt = _INSERT_LEAD.get(dialect)
-    if stmt is None:
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        table = PortalLead.__table__  # type: ignore[attr-defined]
-        stmt = (
-            insert(table)
-            .values({c: bindparam(f"l_{c}", type_=table.c[c].type) for c in _LEAD_COLUMNS})
-            .on_conflict_do_nothing(index_elements=["portal", "event_id"])
-            .returning(table.c.id)
-        )
-        _INSERT_LEAD[dialect] = stmt
-    return stmt
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    table = PortalLead.__table__  # type: ignore[attr-defined]
+    return (
+        insert(table)
+        .values({c: bindparam(f"l_{c}", type_=table.c[c].type) for c in _LEAD_COLUMNS})
+        .on_conflict_do_nothing(index_elements=["portal", "event_id"])
+        .returning(table.c.id)
+    )
 
 
+@functools.cache
 def _record_and_enqueue_pg() -> Any:
     """PostgreSQL: the lead and its dispatch task in ONE statement (a data-modifying CTE),
     so a receiver needs no transaction of its own: the integration read and this write are
     two autocommit round trips instead of BEGIN, three statements and COMMIT. A replay
-    inserts neither row and returns nothing."""
-    global _RECORD_PG
-    if _RECORD_PG is None:
-        lead = _insert_lead("postgresql").cte("lead")
-        tasks = Task.__table__  # type: ignore[attr-defined]
-        _RECORD_PG = (
-            pg_insert(tasks)
-            .from_select(
-                ["id", "handler", "status", "attempts", "payload", "max_attempts", "run_at"]
-                + ["created_at"],
-                select(
-                    bindparam("task_id", type_=tasks.c.id.type),
-                    literal(DISPATCH_TASK, tasks.c.handler.type),
-                    literal("pending", tasks.c.status.type),
-                    literal(0, tasks.c.attempts.type),
-                    func.json_build_object("lead_id", lead.c.id).cast(tasks.c.payload.type),
-                    bindparam("max_attempts", type_=tasks.c.max_attempts.type),
-                    # run_at and created_at: both the receipt time
-                    bindparam("l_received_at", type_=tasks.c.run_at.type),
-                    bindparam("l_received_at", type_=tasks.c.created_at.type),
-                ).select_from(lead),
-                include_defaults=False,
-            )
-            .returning(tasks.c.payload)
+    inserts neither row and returns nothing. Built once."""
+    lead = _insert_lead("postgresql").cte("lead")
+    tasks = Task.__table__  # type: ignore[attr-defined]
+    return (
+        pg_insert(tasks)
+        .from_select(
+            ["id", "handler", "status", "attempts", "payload", "max_attempts", "run_at"]
+            + ["created_at"],
+            select(
+                bindparam("task_id", type_=tasks.c.id.type),
+                literal(DISPATCH_TASK, tasks.c.handler.type),
+                literal("pending", tasks.c.status.type),
+                literal(0, tasks.c.attempts.type),
+                func.json_build_object("lead_id", lead.c.id).cast(tasks.c.payload.type),
+                bindparam("max_attempts", type_=tasks.c.max_attempts.type),
+                # run_at and created_at: both the receipt time
+                bindparam("l_received_at", type_=tasks.c.run_at.type),
+                bindparam("l_received_at", type_=tasks.c.created_at.type),
+            ).select_from(lead),
+            include_defaults=False,
         )
-    return _RECORD_PG
+        .returning(tasks.c.payload)
+    )
 
 
-_RECORD_PG: Any = None
-_INSERT_LEAD: dict[str, Any] = {}
 _EXISTING_LEAD = select(PortalLead.id).where(
     PortalLead.portal == bindparam("portal"), PortalLead.event_id == bindparam("event_id")
 )
