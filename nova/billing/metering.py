@@ -196,13 +196,21 @@ def whole_seconds(duration: float | int | None) -> int:
 
 
 async def settle(
-    session: AsyncSession, call_id: str, duration_seconds: float | int | None
+    session: AsyncSession,
+    call_id: str,
+    duration_seconds: float | int | None,
+    *,
+    reservation: MinuteReservation | None = None,
 ) -> Settlement | None:
     """Charge a finished call's real duration and release its hold. Idempotent: a second
-    settlement of the same call (or a call that reserved nothing) does nothing."""
-    reservation = (
-        await session.execute(select(MinuteReservation).where(MinuteReservation.call_id == call_id))
-    ).scalar_one_or_none()
+    settlement of the same call (or a call that reserved nothing) does nothing. A caller
+    that has read the call's reservation already passes it as ``reservation``."""
+    if reservation is None:
+        reservation = (
+            await session.execute(
+                select(MinuteReservation).where(MinuteReservation.call_id == call_id)
+            )
+        ).scalar_one_or_none()
     if reservation is None or reservation.settled_at is not None:
         return None
     # Lock order everywhere is account, then reservation (reserve() does the same), so

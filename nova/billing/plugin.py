@@ -32,30 +32,36 @@ log = logging.getLogger("nova.billing.plugin")
 )
 async def settle_calls(session: AsyncSession, events: list[Event]) -> None:
     """``call.ended`` / ``call.failed`` carry ``call_id`` and ``duration_seconds`` (a failed
-    call that never connected reports none and is charged nothing). One query finds the
-    calls that hold an unsettled reservation; only those are settled (the rest, e.g.
-    anonymous demos, have nothing to settle)."""
+    call that never connected reports none and is charged nothing). One query reads the
+    unsettled reservations of the batch's calls; only those calls are settled (the rest,
+    e.g. anonymous demos, have nothing to settle)."""
     ids = {str((e.data or {}).get("call_id")) for e in events if (e.data or {}).get("call_id")}
-    held = set(
-        (
+    held = {
+        r.call_id: r
+        for r in (
             await session.execute(
-                select(MinuteReservation.call_id).where(
+                select(MinuteReservation).where(
                     MinuteReservation.call_id.in_(ids), MinuteReservation.settled_at.is_(None)
                 )
             )
         ).scalars()
-    )
+    }
     for event in events:
-        if str((event.data or {}).get("call_id")) in held:
-            await settle_call(session, event)
+        reservation = held.get(str((event.data or {}).get("call_id")))
+        if reservation is not None:
+            await settle_call(session, event, reservation)
 
 
-async def settle_call(session: AsyncSession, event: Event) -> None:
+async def settle_call(
+    session: AsyncSession, event: Event, reservation: MinuteReservation | None = None
+) -> None:
     data = event.data or {}
     call_id = data.get("call_id")
     if not call_id:
         return
-    done = await metering.settle(session, str(call_id), data.get("duration_seconds") or 0)
+    done = await metering.settle(
+        session, str(call_id), data.get("duration_seconds") or 0, reservation=reservation
+    )
     if done is None:
         return
     settings = get_settings()
