@@ -24,11 +24,12 @@ from livekit.agents.voice.generation import update_instructions
 from nova.agent import prompts
 from nova.agent.state import CallState, Phase
 from nova.agent.tools import SalesTools, schedule
+from nova.agent.transfer import TransferTools
 
 log = logging.getLogger("nova.agent")
 
 
-class SalesAgent(SalesTools, Agent):
+class SalesAgent(SalesTools, TransferTools, Agent):
     goal: str = ""
 
     def __init__(self, state: CallState, *, voicemail_action: str = "hang_up", **kw: Any) -> None:

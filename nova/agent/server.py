@@ -28,6 +28,7 @@ from nova.agent import prompts
 from nova.agent.agents import SalesAgent, agent_for
 from nova.agent.reporting import Reporter, ReportRejected
 from nova.agent.state import CallState
+from nova.agent.transfer import HumanTransfer
 from nova.core import clock
 from nova.core.settings import Settings, get_settings
 from nova.telephony.metadata import DispatchMetadata
@@ -275,6 +276,7 @@ class CallRunner:
         self._hung_up = False
         state.on_hangup = self.hangup
         state.reporter = reporter
+        state.transferrer = HumanTransfer(settings, state, self.lkapi)
 
     def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)
@@ -413,13 +415,17 @@ class CallRunner:
         self._hung_up = True
         self.state.hangup_requested = self.state.hangup_requested or reason
         await self.finalize(reason)
-        if self.lkapi is not None:
+        # After a warm transfer the lead and the person talk on in the room: the agent only
+        # stops its session; the room goes when either of them hangs up (and the job with it).
+        handed_over = self.state.transferrer.handed_over
+        if self.lkapi is not None and not handed_over:
             try:
                 await self.lkapi.room.delete_room(api.DeleteRoomRequest(room=self.meta.room_name))
             except Exception as exc:  # noqa: BLE001
                 log.warning("delete_room %s failed: %s", self.meta.room_name, exc)
         self.session.shutdown(drain=False)
-        self.ctx.shutdown(reason)
+        if not handed_over:
+            self.ctx.shutdown(reason)
         self.ended.set()
 
     async def _on_session_close(self, ev: Any) -> None:
@@ -435,6 +441,9 @@ class CallRunner:
                 return
             self.finalized = True
         state = self.state
+        # A SIP transfer that succeeds drops the lead's leg, which can close the session
+        # before LiveKit's answer arrives: wait for it so the outcome is the transfer.
+        await state.transferrer.settled(self.settings.agent_ring_timeout_seconds + 15)
         state.end_reason = state.end_reason or reason
         state.set_phase("ended")
         if self.reporter is None:

@@ -51,6 +51,10 @@ class CallState:
     started_at: float | None = None  # clock.monotonic() when the conversation began
     # Set by the job runner: ask it to hang up (it finalizes the reports, deletes the room).
     on_hangup: Callable[[str], Awaitable[None]] | None = None
+    # Transfer to a person (nova.agent.transfer): the attempt's record, and the job's
+    # HumanTransfer that carries it out (None in a bare session).
+    transfer: dict[str, Any] | None = None
+    transferrer: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     # --- derived ---------------------------------------------------------------------
@@ -111,4 +115,5 @@ class CallState:
             "notes": self.notes,
             "outcome": self.outcome,
             "goal_completed": self.goal_completed,
+            **({"transfer": dict(self.transfer)} if self.transfer else {}),
         }

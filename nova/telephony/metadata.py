@@ -61,5 +61,9 @@ class DispatchMetadata(BaseModel):
     voice_id: str | None = None
     # LLM the agent uses (the fine-tune loop's promoted alias); None = the worker's default.
     llm_model: str | None = None
+    # SIP mode: the account's human number (E.164) and how to hand the lead over to it
+    # (warm: the agent briefs the person first; cold: SIP transfer). None: no transfer.
+    transfer_to: str | None = None
+    transfer_mode: Literal["warm", "cold"] = "warm"
     # Where the worker reports (signed), e.g. https://api.example.com/internal/worker
     report_url: str | None = None

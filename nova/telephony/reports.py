@@ -114,7 +114,15 @@ async def _started(session: AsyncSession, call: Call, data: dict[str, Any]) -> d
 
 async def _result(session: AsyncSession, call: Call, data: dict[str, Any]) -> dict:
     result = dict(call.result or {})
-    for key in ("answers", "collected", "verdict", "notes", "outcome", "goal_completed"):
+    for key in (
+        "answers",
+        "collected",
+        "verdict",
+        "notes",
+        "outcome",
+        "goal_completed",
+        "transfer",
+    ):
         if key in data:
             result[key] = data[key]
     call.result = result
@@ -296,6 +304,11 @@ def result_brief(call: Call) -> tuple[str, str]:
         lines.extend(f"- {k}: {v}" for k, v in collected.items())
     if result.get("notes"):
         lines.extend(["", f"Notes: {result['notes']}"])
+    transfer = result.get("transfer") or {}
+    if transfer.get("status") == "transferred":
+        lines.extend(["", f"Transferred to {transfer.get('to')} ({transfer.get('mode')})."])
+    elif transfer.get("status"):
+        lines.extend(["", f"The lead asked for a person; transfer {transfer['status']}."])
     if result.get("opted_out"):
         lines.extend(["", "The lead asked not to be called again (added to do-not-call)."])
     if call.transcript:

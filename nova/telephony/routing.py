@@ -29,6 +29,9 @@ class DialPlan:
     voice_id: str | None
     llm_model: str | None
     max_duration_seconds: int
+    # SIP only: the account's human number and transfer mode (nova.transfer).
+    transfer_to: str | None = None
+    transfer_mode: str = "warm"
 
 
 async def plan_calls(
@@ -46,6 +49,7 @@ async def plan_calls(
         # Anonymous submissions never dial a phone network (DECISIONS: toll fraud).
         return DialPlan("demo", None, None, None, llm_model, ANONYMOUS_MAX_DURATION_SECONDS)
 
+    from nova.transfer.service import transfer_for_dial
     from nova.twilio_byo.service import default_caller
     from nova.voice.service import active_voice_id
 
@@ -60,6 +64,7 @@ async def plan_calls(
         # an equal share of what stays free after the whole batch is held.
         share = max(0, free - reserve_seconds * n_leads) // max(1, n_leads)
         budget = min(budget, reserve_seconds + share)
+    transfer = await transfer_for_dial(session, user.id) if mode == "sip" else None
     return DialPlan(
         mode=mode,
         sip_trunk_id=trunk if mode == "sip" else None,
@@ -67,4 +72,6 @@ async def plan_calls(
         voice_id=await active_voice_id(session, user.id),
         llm_model=llm_model,
         max_duration_seconds=max(reserve_seconds, budget),
+        transfer_to=transfer[0] if transfer else None,
+        transfer_mode=transfer[1] if transfer else "warm",
     )

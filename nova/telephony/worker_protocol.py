@@ -38,6 +38,7 @@ Outcome = Literal[
     "not_interested",
     "opted_out",
     "voicemail",
+    "transferred",
     "busy",
     "no_answer",
     "no_show",

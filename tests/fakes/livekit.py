@@ -57,6 +57,8 @@ class FakeLiveKit(LoopbackServer):
         self.sip_participants: list[sip.CreateSIPParticipantRequest] = []
         self.outbound_trunks: dict[str, sip.SIPOutboundTrunkInfo] = {}
         self.participants: dict[str, list[models.ParticipantInfo]] = {}
+        # Set to answer SIP transfers with this response (e.g. a failed status, no error).
+        self.transfer_answer: sip.TransferSIPParticipantResponse | None = None
         self.recorded: list[Recorded] = []
         self.failures: dict[tuple[str, str], Failure] = {}
         self.delays: dict[tuple[str, str], float] = {}
@@ -91,6 +93,14 @@ class FakeLiveKit(LoopbackServer):
                 self._list_outbound_trunks,
             ),
             ("SIP", "DeleteSIPTrunk"): (sip.DeleteSIPTrunkRequest, self._delete_trunk),
+            ("SIP", "TransferSIPParticipant"): (
+                sip.TransferSIPParticipantRequest,
+                self._transfer_sip_participant,
+            ),
+            ("RoomService", "MoveParticipant"): (
+                room.MoveParticipantRequest,
+                self._move_participant,
+            ),
         }
 
     # --- lifecycle --------------------------------------------------------------------
@@ -127,6 +137,22 @@ class FakeLiveKit(LoopbackServer):
             msg=kw.pop("msg", f"sip call failed: {sip_status_code} {sip_status}"),
             meta={"sip_status_code": str(sip_status_code), "sip_status": sip_status},
             **kw,
+        )
+
+    def fail_transfer(self, sip_status_code: int, sip_status: str, reason: str) -> None:
+        """Make the next SIP transfer fail the way LiveKit reports it (486 Busy Here, ...)."""
+        self.fail(
+            "SIP",
+            "TransferSIPParticipant",
+            status=400,
+            code="failed_precondition",
+            msg=f"transfer failed: {sip_status_code} {sip_status}",
+            meta={
+                "sip_status_code": str(sip_status_code),
+                "sip_status": sip_status,
+                "sip_transfer_reason": reason,
+            },
+            times=1,
         )
 
     def clear_failures(self) -> None:
@@ -182,6 +208,8 @@ class FakeLiveKit(LoopbackServer):
             if isinstance(result, web.StreamResponse):
                 return result
         resp = handler(req)
+        if isinstance(resp, web.StreamResponse):  # the service answered an error
+            return resp
         return web.Response(body=resp.SerializeToString(), content_type="application/protobuf")
 
     # --- services ---------------------------------------------------------------------
@@ -241,6 +269,32 @@ class FakeLiveKit(LoopbackServer):
             room_name=req.room_name,
             sip_call_id=f"SCL_{uuid.uuid4().hex[:12]}",
         )
+
+    def _transfer_sip_participant(
+        self, req: sip.TransferSIPParticipantRequest
+    ) -> sip.TransferSIPParticipantResponse:
+        """A SIP REFER the far end accepted: the participant leaves the room."""
+        if self.transfer_answer is not None:
+            return self.transfer_answer
+        people = self.participants.get(req.room_name, [])
+        if not any(p.identity == req.participant_identity for p in people):
+            return self._error(404, "not_found", "participant not found")  # type: ignore[return-value]
+        self.participants[req.room_name] = [
+            p for p in people if p.identity != req.participant_identity
+        ]
+        return sip.TransferSIPParticipantResponse(
+            transfer_id=f"STX_{uuid.uuid4().hex[:12]}",
+            status=sip.SIPTransferStatus.STS_TRANSFER_SUCCESSFUL,
+            reason=sip.SIPTransferReason.STR_COMPLETED,
+            sip_status=sip.SIPStatus(code=sip.SIPStatusCode.SIP_STATUS_ACCEPTED, status="Accepted"),
+        )
+
+    def _move_participant(self, req: room.MoveParticipantRequest) -> room.MoveParticipantResponse:
+        people = self.participants.get(req.room, [])
+        moved = [p for p in people if p.identity == req.identity]
+        self.participants[req.room] = [p for p in people if p.identity != req.identity]
+        self.participants.setdefault(req.destination_room, []).extend(moved)
+        return room.MoveParticipantResponse()
 
     def _create_outbound_trunk(
         self, req: sip.CreateSIPOutboundTrunkRequest
