@@ -33,6 +33,7 @@ ROUTER_MODULES: list[str] = [
     "nova.api.health",
     "nova.webhooks.router",
     "nova.accounts.router",
+    "nova.transfer.router",
     "nova.calls.history",
     "nova.quality.router",
     "nova.voice.router",

@@ -412,6 +412,8 @@ async def place_calls(
                 caller_id=plan.caller_id,
                 voice_id=plan.voice_id,
                 llm_model=plan.llm_model,
+                transfer_to=plan.transfer_to,
+                transfer_mode=plan.transfer_mode,
                 report_url=report_url,
             )
         )

@@ -16,6 +16,7 @@ from nova.models.events import Event, Task
 from nova.models.idempotency import IdempotencyRecord
 from nova.models.portals import PortalIntegration, PortalLead
 from nova.models.quality import CallScore, FineTuneRun
+from nova.models.transfer import TransferTarget
 from nova.models.twilio import TwilioCredential, TwilioNumber, TwilioNumberOtp
 from nova.models.user import PasswordResetCode, User
 from nova.models.voice import VoiceConsent, VoiceProfile, VoiceSample
@@ -41,6 +42,7 @@ __all__ = [
     "PortalIntegration",
     "PortalLead",
     "Task",
+    "TransferTarget",
     "User",
     "TwilioCredential",
     "TwilioNumber",
