@@ -269,3 +269,15 @@ class PlansOut(_Out):
 
 def room_for_context(context_id: str) -> str:
     return f"call-{context_id}"
+
+
+class TransferSettingsOut(_Out):
+    configured: bool
+    phone_e164: str | None = Field(
+        default=None, description="The number a person answers when the agent transfers."
+    )
+    mode: Literal["warm", "cold"] | None = Field(
+        default=None,
+        description="warm: the agent briefs the person before connecting; cold: SIP transfer.",
+    )
+    updated_at: str | None = None

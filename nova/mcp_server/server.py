@@ -44,6 +44,7 @@ from nova.mcp_server.models import (
     Lead,
     PlanOut,
     PlansOut,
+    TransferSettingsOut,
     UsageOut,
     UserOut,
     WebhookCreatedOut,
@@ -479,6 +480,66 @@ def build_server(provider: ClientProvider, *, name: str = "nova") -> MCPServer:
         items = data.get("plans", []) if isinstance(data, dict) else data
         trial = data.get("trial") if isinstance(data, dict) else None
         return PlansOut(plans=[PlanOut(**p) for p in items], trial=trial)
+
+    # --- transfer to a person ---------------------------------------------------------
+    @server.tool(
+        title="Get the transfer number",
+        annotations=_READ,
+        description=(
+            "The account's transfer settings (GET /me/transfer): the E.164 number a person "
+            "answers when the agent transfers a phone call (the lead asks for a person), and "
+            "the mode. configured=false: the agent tells the lead nobody is available. "
+            "Requires a token."
+        ),
+    )
+    async def get_transfer_number(ctx: Context) -> TransferSettingsOut:
+        async with provider.client(ctx) as api:
+            return TransferSettingsOut(**(await api.get("/me/transfer")))
+
+    @server.tool(
+        title="Set the transfer number",
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
+        ),
+        description=(
+            "Set the number the agent transfers phone calls to when the lead asks for a "
+            "person (PUT /me/transfer). phone_e164: strict E.164 (+14155550123, digits only; "
+            "premium-rate numbers are refused). mode warm (default): the lead waits on hold "
+            "while the agent briefs the person, then they are connected; cold: an immediate "
+            "SIP transfer. Browser demo calls never transfer. HTTP 422 on a bad number. "
+            "Requires a token."
+        ),
+    )
+    async def set_transfer_number(
+        ctx: Context,
+        phone_e164: Annotated[
+            str,
+            Field(pattern=r"^\+[1-9]\d{6,14}$", description="E.164, e.g. +14155550123."),
+        ],
+        mode: Annotated[
+            Literal["warm", "cold"], Field(description="warm (brief the person) or cold.")
+        ] = "warm",
+    ) -> TransferSettingsOut:
+        async with provider.client(ctx) as api:
+            data = await api.request(
+                "PUT", "/me/transfer", json_body={"phone_e164": phone_e164, "mode": mode}
+            )
+        return TransferSettingsOut(**data)
+
+    @server.tool(
+        title="Remove the transfer number",
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True
+        ),
+        description=(
+            "Remove the account's transfer number (DELETE /me/transfer): agents stop "
+            "transferring calls to a person. Idempotent. Requires a token."
+        ),
+    )
+    async def clear_transfer_number(ctx: Context) -> TransferSettingsOut:
+        async with provider.client(ctx) as api:
+            await api.delete("/me/transfer")
+        return TransferSettingsOut(configured=False)
 
     # --- webhooks ----------------------------------------------------------------------
     @server.tool(

@@ -29,6 +29,9 @@ EXPECTED_TOOLS = {
     "delete_webhook",
     "test_webhook",
     "get_demo_token",
+    "get_transfer_number",
+    "set_transfer_number",
+    "clear_transfer_number",
 }
 
 
