@@ -305,16 +305,25 @@ def result_brief(call: Call) -> tuple[str, str]:
     if result.get("notes"):
         lines.extend(["", f"Notes: {result['notes']}"])
     transfer = result.get("transfer") or {}
-    if transfer.get("status") == "transferred":
-        lines.extend(["", f"Transferred to {transfer.get('to')} ({transfer.get('mode')})."])
-    elif transfer.get("status"):
-        lines.extend(["", f"The lead asked for a person; transfer {transfer['status']}."])
+    if transfer.get("status"):
+        lines.extend(["", _transfer_line(transfer)])
     if result.get("opted_out"):
         lines.extend(["", "The lead asked not to be called again (added to do-not-call)."])
     if call.transcript:
         lines.extend(["", "Transcript:"])
         lines.extend(f"{t['role']}: {t['text']}" for t in call.transcript[:200])
     return subject, "\n".join(lines)
+
+
+def _transfer_line(transfer: dict[str, Any]) -> str:
+    status = transfer.get("status")
+    if status == "transferred":
+        return f"Transferred to {transfer.get('to')} ({transfer.get('mode')})."
+    if status == "demo":
+        return "The lead asked for a person (a demo call: transfers happen on phone calls only)."
+    if status == "not_configured":
+        return "The lead asked for a person, but no transfer number is set (PUT /me/transfer)."
+    return f"The lead asked for a person; the transfer failed: {transfer.get('error') or status}."
 
 
 @task_handler(RESULT_MAIL_TASK, max_attempts=5)

@@ -234,7 +234,7 @@ async def test_transfer_response_without_success_is_a_failure(job, livekit):
     assert not runner.ended.is_set()
 
 
-async def test_no_human_number_tells_the_model_and_the_call_goes_on(job, livekit, clock):
+async def test_no_human_number_tells_the_model_and_the_call_goes_on(job, livekit, clock, pump):
     llm = ScriptedLLM(
         [
             call("transfer_to_human", reason="wants a person"),
@@ -256,6 +256,10 @@ async def test_no_human_number_tells_the_model_and_the_call_goes_on(job, livekit
     done = await get_call(row.id)
     assert done.outcome == "callback_requested"
     assert done.result["transfer"] == {"status": "not_configured", "reason": "wants a person"}
+    outbox.clear()
+    await pump.drain()
+    [mail] = outbox  # the owner learns the lead wanted a person and why nobody came
+    assert "no transfer number is set (PUT /me/transfer)" in mail.body
 
 
 @pytest.mark.parametrize(
