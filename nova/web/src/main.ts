@@ -5,6 +5,7 @@ import { renderAuth } from "./pages/auth";
 import { renderCall } from "./pages/call";
 import { renderCalls } from "./pages/calls";
 import { renderDeploy } from "./pages/deploy";
+import { renderTransfer } from "./pages/transfer";
 import { renderUsage } from "./pages/usage";
 import { renderWebhooks } from "./pages/webhooks";
 
@@ -54,6 +55,7 @@ function renderNav(): void {
     link("#/calls", "Calls"),
     link("#/usage", "Usage & plan"),
     link("#/webhooks", "Webhooks"),
+    link("#/transfer", "Transfer"),
     trial,
     h("button", {
       class: "link",
@@ -86,6 +88,7 @@ async function route(): Promise<void> {
   else if (callMatch) cleanup = renderCall(ctx, callMatch[1]);
   else if (path === "/usage") void renderUsage(ctx);
   else if (path === "/webhooks") void renderWebhooks(ctx);
+  else if (path === "/transfer") void renderTransfer(ctx);
   else mount(main, h("section", { class: "card" }, h("h1", {}, "Page not found"), h("a", { href: "#/deploy" }, "Go to the wizard")));
   main.focus({ preventScroll: true });
 }
