@@ -135,6 +135,7 @@ def base_instructions(meta: DispatchMetadata) -> str:
             + (f"الرابط: {link}\n" if link else "")
             + "\nقواعد: إذا طلب العميل عدم الاتصال به مرة أخرى استدعِ opt_out فوراً. "
             "إذا ردّ بريد صوتي أو جهاز رد آلي استدعِ detected_answering_machine. "
+            "إذا طلب العميل التحدث مع شخص، أكّد معه ثم استدعِ transfer_to_human. "
             "عند انتهاء المحادثة ودّع العميل ثم استدعِ end_call. لا تختلق معلومات غير موجودة أعلاه."
         )
     return (
@@ -153,6 +154,7 @@ def base_instructions(meta: DispatchMetadata) -> str:
         + (f"Link: {link}\n" if link else "")
         + "\nRules: if the lead asks not to be called again, call opt_out immediately. If a "
         "voicemail greeting or answering machine picks up, call detected_answering_machine. "
+        "If the lead asks to speak to a person, confirm, then call transfer_to_human. "
         "When the conversation is over, say goodbye and call end_call."
     )
 

@@ -74,6 +74,9 @@ async def test_cold_transfer_refers_the_lead_and_ends_as_transferred(
         name="transfer_to_human", arguments={"reason": "wants to negotiate the price"}
     )
     await asyncio.wait_for(runner.ended.wait(), 5)
+    # The model was told when to use the tool.
+    assert "call transfer_to_human" in llm.requests[0].items[0].text_content
+    assert "transfer_to_human" in llm.tools_offered[0]
 
     # The lead's SIP leg was transferred (SIP REFER) to the account's number.
     [req] = livekit.calls("SIP", "TransferSIPParticipant")
