@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from livekit import api, rtc
+from livekit import rtc
 from livekit.agents import llm as lk_llm
 from livekit.agents.testing import fake_job_context
 from livekit.agents.utils import http_context
@@ -17,25 +17,15 @@ from nova.agent import transfer
 from nova.agent.scripted import ScriptedLLM, call
 from nova.agent.state import CallState
 from nova.core.mailer import outbox
-from tests.agent.test_worker_job import Job, events, said
+from tests.agent import test_worker_job as worker_job
+from tests.agent.test_worker_job import events, said
 from tests.telephony.factories import create_call, get_call, meta_for
+
+# The worker-job tests' fixtures: run_job in text mode against the LiveKit fake.
+job, lkapi = worker_job.job, worker_job.lkapi
 
 HUMAN = "+14155550123"
 ASK = "Can I talk to a real person please?"
-
-
-@pytest.fixture
-async def lkapi(livekit):
-    client = api.LiveKitAPI(url=livekit.url, api_key=livekit.api_key, api_secret=livekit.api_secret)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def job(app, settings, lkapi):
-    j = Job(app, settings, lkapi)
-    yield j
-    await j.close()
 
 
 def tool_outputs(llm: ScriptedLLM) -> list[tuple[str, bool]]:
