@@ -89,7 +89,13 @@ def handover_brief(meta: Any, reason: str) -> str:
     return (
         f"The caller is a sales lead: {who} ({lead.phone}). We called them about "
         f"{meta.product} (goal: {meta.goal.replace('_', ' ')}). Why they need a person: "
-        f"{reason or 'they asked to speak to a person'}. Speak English to the human agent."
+        f"{reason or 'they asked to speak to a person'}."
+        + (
+            " The call was in Gulf Arabic: brief the person in Arabic unless they answer in "
+            "English."
+            if prompts.is_arabic(meta)
+            else ""
+        )
     )
 
 
@@ -232,6 +238,10 @@ class HumanTransfer:
         except ToolError as exc:  # declined, no answer, voicemail, room closed...
             self.record("failed", reason, error=str(exc)[:200])
             raise TransferFailed(str(exc)) from exc
+        except Exception as exc:
+            log.exception("call %s: warm transfer crashed", self.meta.call_id)
+            self.record("failed", reason, error=f"{type(exc).__name__}: {exc}"[:200])
+            raise TransferFailed("the transfer could not be set up") from exc
         self.record(TRANSFERRED, reason)
 
 
@@ -258,7 +268,9 @@ class TransferTools:
         if not meta.transfer_to:
             state.transfer = {"status": "not_configured", "reason": reason}
             raise ToolError(NOT_CONFIGURED)
-        if transfer is None or state.hangup_requested:
+        if transfer is None:
+            raise ToolError(FAILED.format(why="transfers are unavailable on this call"))
+        if state.hangup_requested:
             raise ToolError("The call is ending: a transfer is no longer possible.")
         if transfer.busy or state.outcome == TRANSFERRED:
             raise ToolError("A transfer is already under way.")

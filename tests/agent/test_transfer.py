@@ -118,6 +118,10 @@ async def test_warm_transfer_dials_the_person_with_the_calls_trunk_and_brief(
     text = str(task.instructions)
     assert "price negotiation" in text and "Marina towers" in text and "Globex" in text
     assert "Caller: I want to speak to a manager about the price" in text
+    assert "Arabic" not in text
+    assert "brief the person in Arabic" in transfer.handover_brief(
+        meta_for(row, language="ar-AE"), "price"
+    )
 
     # The workflow dials through the job's LiveKitAPI (credentials from the environment,
     # as the worker exports them).

@@ -3,8 +3,13 @@ reaches the agent through the dispatch of SIP calls only."""
 
 from __future__ import annotations
 
-import pytest
+import asyncio
 
+import pytest
+from sqlalchemy import func, select
+
+from nova.core.db import session_scope
+from nova.models.transfer import TransferTarget
 from nova.telephony.metadata import DispatchMetadata
 from tests.calls.conftest import payload
 from tests.conftest import register
@@ -107,3 +112,18 @@ async def test_the_number_reaches_sip_calls_only(client, user, livekit, settings
         await client.post("/calls", json=payload(), headers=other["headers"])
     ).status_code == 200
     assert (_meta(livekit).mode, _meta(livekit).transfer_to) == ("sip", None)
+
+
+async def test_concurrent_first_puts_leave_one_setting(client, user):
+    numbers = [f"+1415555012{i}" for i in range(5)]
+    answers = await asyncio.gather(
+        *(
+            client.put("/me/transfer", json={"phone_e164": n}, headers=user["headers"])
+            for n in numbers
+        )
+    )
+    assert [r.status_code for r in answers] == [200] * 5
+    async with session_scope() as s:
+        assert await s.scalar(select(func.count()).select_from(TransferTarget)) == 1
+    got = (await client.get("/me/transfer", headers=user["headers"])).json()
+    assert got["phone_e164"] in numbers
