@@ -5,6 +5,7 @@ reports reaching the real control plane endpoint (→ ``call.ended``)."""
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
 import pytest
 from livekit import rtc
@@ -101,12 +102,13 @@ async def test_cold_transfer_refers_the_lead_and_ends_as_transferred(
     assert f"Transferred to {HUMAN} (cold)." in mail.body
 
 
-async def test_warm_transfer_dials_the_person_with_the_calls_trunk_and_brief(
+async def test_warm_transfer_dials_the_person_then_moves_them_to_the_lead(
     livekit, settings, monkeypatch
 ):
     """The warm path is livekit-agents' WarmTransferTask. Without a media server its room
-    work cannot run here; what it is given and the LiveKit request that dials the person
-    (into a side room, through the call's trunk and caller ID) can."""
+    work cannot run here; what it is given and the LiveKit requests it sends can: dialling
+    the person (into a side room, through the call's trunk and caller ID), then moving them
+    into the lead's room."""
     row = await create_call(mode="sip", goal="book_meeting")
     meta = meta_for(row, sip_trunk_id="ST_trunk1", caller_id="+15555550199", transfer_to=HUMAN)
     chat = lk_llm.ChatContext()
@@ -143,6 +145,29 @@ async def test_warm_transfer_dials_the_person_with_the_calls_trunk_and_brief(
     )
     assert req.participant_identity == "human-agent-sip" and req.wait_until_answered is True
     assert req.ringing_timeout.seconds == settings.agent_ring_timeout_seconds
+
+    # When the person accepts, the workflow moves them into the lead's room. The two rooms
+    # are media connections (no media server here): stand-ins carry just their names.
+    class _Room:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def off(self, *_args) -> None:
+            pass
+
+    task._caller_room = _Room(row.room_name)
+    task._human_agent_sess = SimpleNamespace(room_io=SimpleNamespace(room=_Room(side_room)))
+    async with http_context.open():
+        with fake_job_context(job_metadata=meta.model_dump_json()):
+            await task._merge_calls()
+    [move] = livekit.calls("RoomService", "MoveParticipant")
+    assert (move.room, move.identity, move.destination_room) == (
+        side_room,
+        "human-agent-sip",
+        row.room_name,
+    )
+    assert [p.identity for p in livekit.participants[row.room_name]] == ["human-agent-sip"]
+    assert livekit.participants[side_room] == []
 
 
 async def test_warm_transfer_without_a_room_keeps_the_call_going(job, livekit):
