@@ -275,7 +275,11 @@ async def import_number(
     domain = f"nova-{uuid.uuid4().hex[:16]}.pstn.twilio.com"
     try:
         trunk = await client.trunking.v1.trunks.create_async(
-            friendly_name=f"Nova {e164}", domain_name=domain
+            friendly_name=f"Nova {e164}",
+            domain_name=domain,
+            # Lets the agent hand a call to the account's transfer number (SIP REFER to a
+            # tel: URI, see docs/agent.md "Transfer to a person").
+            transfer_mode="enable-all",
         )
         number.twilio_trunk_sid = trunk.sid
         number.termination_uri = trunk.domain_name or domain

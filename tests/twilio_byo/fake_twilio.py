@@ -164,6 +164,7 @@ class FakeTwilio(LoopbackServer):
                 "account_sid": self.account_sid,
                 "friendly_name": form.get("FriendlyName"),
                 "domain_name": form.get("DomainName"),
+                "transfer_mode": form.get("TransferMode", "disable-all"),
                 "phone_numbers": [],
                 "credential_lists": [],
             }

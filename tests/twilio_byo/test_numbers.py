@@ -45,6 +45,7 @@ async def test_import_provisions_twilio_and_livekit_trunks(client, byo_user, twi
     assert number["phone_number"] == E164 and number["status"] == "pending_verification"
     (trunk,) = twilio.trunks.values()
     assert trunk["domain_name"].endswith(".pstn.twilio.com")
+    assert trunk["transfer_mode"] == "enable-all"  # cold transfers to the account's number
     pn_sid = next(iter(twilio.numbers))
     assert (
         trunk["phone_numbers"] == [pn_sid] and twilio.numbers[pn_sid]["trunk_sid"] == trunk["sid"]
