@@ -161,6 +161,14 @@ def test_serve_on_fresh_sqlite_migrates_and_answers(tmp_path):
             headers={"Authorization": f"Bearer {login.json()['access_token']}"},
         )
         assert me.status_code == 200 and me.json()["email"] == "first@example.com"
+        # NOVA_PUBLIC_URL is unset: links point at the port this server was given.
+        code = httpx.get(
+            f"{base}/referrals/code",
+            headers={"Authorization": f"Bearer {login.json()['access_token']}"},
+        )
+        assert code.status_code == 200 and code.json()["share_url"].startswith(base + "/"), (
+            code.text
+        )
         assert httpx.get(f"{base}/health/deep").json()["checks"]["livekit"]["status"] == (
             "not_configured"
         )
