@@ -7,9 +7,10 @@ When the UI has not been built, ``/`` explains how to build it instead of failin
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
@@ -43,6 +44,16 @@ async def index():
     if not page.is_file():
         return HTMLResponse(NOT_BUILT, headers=SECURITY_HEADERS)
     return FileResponse(page, headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"})
+
+
+@router.get("/register")
+async def register_link(ref: str | None = None):
+    """The referral link (``<public_url>/register?ref=CODE``) opens the web app's sign-up
+    with the code filled in."""
+    target = "/#/signup"
+    if ref:
+        target += "?" + urlencode({"ref": ref[:64]})
+    return RedirectResponse(target, status_code=303)
 
 
 def mount_assets(app: FastAPI) -> None:
