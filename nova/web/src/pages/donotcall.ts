@@ -67,6 +67,7 @@ export async function renderDoNotCall(ctx: Ctx): Promise<void> {
     onsubmit: async (ev: Event) => {
       ev.preventDefault();
       mount(addErrors);
+      mount(importErrors);
       if (!phone.value.trim()) return mount(addErrors, errorBox("Enter a phone number in international format, e.g. +971501234567."));
       try {
         const e = await api<Entry>("POST", "/v1/do-not-call", { phone: phone.value.trim(), reason: reason.value.trim() || null });
@@ -85,6 +86,7 @@ export async function renderDoNotCall(ctx: Ctx): Promise<void> {
       ev.preventDefault();
       mount(importErrors);
       mount(importResult);
+      mount(addErrors);
       const f = file.files?.[0];
       if (!f) return mount(importErrors, errorBox("Choose a CSV or text file first."));
       if (f.size > MAX_FILE_BYTES) return mount(importErrors, errorBox("That file is larger than 1 MB: split it and import the parts."));

@@ -72,7 +72,7 @@ export async function renderReferrals(ctx: Ctx): Promise<void> {
     }
     const pct = Math.round(stats.commission_rate * 100);
     mount(head, h("h1", {}, "Referrals"),
-      h("p", {}, `Share your link: you earn ${pct}% of what each account you refer pays, for its first year.`),
+      h("p", {}, `Share your link: you earn ${pct}% of every invoice paid by the accounts you refer.`),
       h("dl", { class: "kv" }, h("dt", {}, "Your code"), h("dd", {}, h("strong", { id: "referral-code" }, code.code))),
       copyRow(code.share_url, "referral-link", "Copy referral link"),
       h("div", { class: "stats" },
