@@ -16,6 +16,7 @@ from nova.api.app import create_app
 from nova.api.web import DIST
 from tests.billing.conftest import stripe_fake, ziina_fake  # noqa: F401 (the plan page's tests)
 from tests.twilio_byo.conftest import twilio  # noqa: F401 (the Twilio page's tests)
+from tests.voice.conftest import provider  # noqa: F401 (the voice page's tests)
 
 CHROMIUM = os.environ.get("NOVA_TEST_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("NOVA_TEST_ARTIFACTS", "test-artifacts"))

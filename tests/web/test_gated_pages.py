@@ -62,3 +62,60 @@ async def test_byo_twilio_credentials_import_verify_default(page, twilio, liveki
     await expect(number).to_contain_text("Caller ID for your calls")
     await snap(page, "50-twilio")
     assert page.console_errors == []
+
+
+async def test_voice_consent_upload_with_progress_status_activate(page, provider, pump, tmp_path):
+    from tests.voice.conftest import WAV, set_user
+
+    user_id = await _sign_up(page, "my-voice@example.com")
+    await expect(page.get_by_role("link", name="Voice")).to_have_count(0)  # flag off
+    await set_user(user_id, features={"voice_cloning": True}, country="DE")
+    await page.reload()
+    await page.get_by_role("link", name="Voice").click()
+    await expect(page.get_by_label("Consent text")).to_contain_text("voice")
+    upload = page.get_by_role("button", name="Upload recording")
+    await expect(upload).to_be_disabled()  # consent first
+
+    await page.get_by_role("button", name="Sign consent").click()
+    await expect(page.get_by_role("alert")).to_contain_text("Type your full name")
+    await page.get_by_label("Type your full name to sign").fill("Ada Lovelace")
+    await page.get_by_role("button", name="Sign consent").click()
+    await expect(page.locator("#consent-status")).to_contain_text("Signed on")
+    await expect(upload).to_be_enabled()
+
+    recording = tmp_path / "me.wav"
+    recording.write_bytes(WAV + b"\x01" * 600_000)
+    await upload.click()
+    await expect(page.get_by_role("alert")).to_have_text("Choose a recording first.")
+    await page.get_by_label("Recording").set_input_files(str(recording))
+    await upload.click()  # the account's country is in the EU: refused with the API's reason
+    await expect(page.get_by_role("alert")).to_contain_text("not available in the EU/EEA/UK")
+
+    await set_user(user_id, country="AE")
+    not_audio = tmp_path / "notes.wav"
+    not_audio.write_text("these are not sounds")
+    await page.get_by_label("Recording").set_input_files(str(not_audio))
+    await upload.click()
+    await expect(page.get_by_role("alert")).to_contain_text("Unsupported audio")
+
+    await page.get_by_label("Recording").set_input_files(str(recording))
+    await page.get_by_label("Name (optional)").fill("Ada studio")
+    await upload.click()
+    await expect(page.get_by_text("Uploaded. Your voice is being cloned")).to_be_visible()
+    profile = page.locator("article[data-profile]")
+    await expect(profile).to_contain_text("processing")
+    await snap(page, "51-voice-processing")
+
+    # One upload per 24 hours: a second one is refused, in words.
+    await page.get_by_label("Recording").set_input_files(str(recording))
+    await upload.click()
+    await expect(page.locator("form [role=alert]")).to_contain_text("24")
+
+    assert await pump.drain() >= 1  # the cloning task, against the provider fake
+    await expect(profile).to_contain_text("ready", timeout=10000)
+    await profile.get_by_role("button", name="Use for my calls").click()
+    await expect(profile).to_contain_text("Used for your calls")
+    await profile.get_by_role("button", name="Preview").click()
+    await expect(profile.locator("audio")).to_have_count(1)
+    await snap(page, "52-voice-ready")
+    assert page.console_errors == []
