@@ -43,3 +43,31 @@ def test_license_is_an_spdx_expression():
     assert project["license"] == "Apache-2.0"
     # The installed metadata says so too (setuptools writes License-Expression for it).
     assert importlib.metadata.metadata("nova-voice")["License-Expression"] == "Apache-2.0"
+
+
+async def test_referral_link_opens_sign_up_with_the_code(client):
+    r = await client.get("/register", params={"ref": "ABC123"})
+    assert r.status_code == 303 and r.headers["location"] == "/#/signup?ref=ABC123"
+    r = await client.get("/register")
+    assert r.headers["location"] == "/#/signup"
+
+
+async def test_payment_config_and_the_csp_follow_the_stripe_settings(client, settings):
+    from pydantic import SecretStr
+
+    settings.stripe_api_key = None
+    settings.stripe_publishable_key = None
+    assert (await client.get("/billing/config")).json() == {"stripe": None, "ziina": False}
+    csp = (await client.get("/")).headers["content-security-policy"]
+    assert "script-src 'self';" in csp and "frame-src" not in csp and "stripe" not in csp
+
+    settings.stripe_api_key = SecretStr("sk_test_x")
+    settings.stripe_publishable_key = "pk_test_x"
+    config = (await client.get("/billing/config")).json()
+    assert config["stripe"] == {
+        "publishable_key": "pk_test_x",
+        "js_url": "https://js.stripe.com/v3/",
+    }
+    csp = (await client.get("/")).headers["content-security-policy"]
+    assert "script-src 'self' https://js.stripe.com;" in csp
+    assert csp.endswith("frame-src https://js.stripe.com https://hooks.stripe.com")
