@@ -93,3 +93,17 @@ async def snap(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     await page.screenshot(path=str(path), full_page=True)
     return path
+
+
+async def sign_up(page, email: str) -> str:
+    """Create an account through the sign-up page; the new user's id."""
+    from playwright.async_api import expect
+
+    await page.goto("/#/signup")
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password").fill("a-strong-password")
+    await page.get_by_role("button", name="Create account").click()
+    await expect(page.get_by_role("heading", name="Deploy your first agent")).to_be_visible()
+    token = await page.evaluate("localStorage.getItem('nova.token')")
+    me = await page.request.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
+    return (await me.json())["id"]

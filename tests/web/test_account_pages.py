@@ -10,19 +10,11 @@ import json
 import httpx
 from playwright.async_api import expect
 
-from tests.web.conftest import snap
-
-
-async def _sign_up(page, email):
-    await page.goto("/#/signup")
-    await page.get_by_label("Email").fill(email)
-    await page.get_by_label("Password").fill("a-strong-password")
-    await page.get_by_role("button", name="Create account").click()
-    await expect(page.get_by_role("heading", name="Deploy your first agent")).to_be_visible()
+from tests.web.conftest import sign_up, snap
 
 
 async def test_portals_connect_secret_once_and_recent_leads(page):
-    await _sign_up(page, "agency@example.com")
+    await sign_up(page, "agency@example.com")
     await page.get_by_role("link", name="Portals").click()
     await expect(page.get_by_text("No portal connected yet.")).to_be_visible()
     # Errors: the page's own check, then the API's (a goal that needs a link).
@@ -92,7 +84,7 @@ async def test_portals_connect_secret_once_and_recent_leads(page):
 
 
 async def test_do_not_call_add_import_remove(page, tmp_path):
-    await _sign_up(page, "careful@example.com")
+    await sign_up(page, "careful@example.com")
     await page.get_by_role("link", name="Do-not-call").click()
     await expect(page.get_by_text("Nobody is on your do-not-call list yet.")).to_be_visible()
 
@@ -133,7 +125,7 @@ async def test_do_not_call_add_import_remove(page, tmp_path):
 
 
 async def test_referrals_link_sign_up_and_payout_errors(browser, live_server, page):
-    await _sign_up(page, "referrer@example.com")
+    await sign_up(page, "referrer@example.com")
     await page.get_by_role("link", name="Referrals").click()
     code = await page.locator("#referral-code").inner_text()
     link = await page.locator("#referral-link").inner_text()

@@ -12,7 +12,7 @@ from playwright.async_api import expect
 
 from tests.billing.conftest import send_event, sub_obj
 from tests.fakes.base import LoopbackServer
-from tests.web.conftest import snap
+from tests.web.conftest import sign_up, snap
 
 FAKE_JS = Path(__file__).with_name("fake_stripe.js")
 
@@ -28,14 +28,6 @@ class StripeJsHost(LoopbackServer):
         return app
 
 
-async def _sign_up(page, email):
-    await page.goto("/#/signup")
-    await page.get_by_label("Email").fill(email)
-    await page.get_by_label("Password").fill("a-strong-password")
-    await page.get_by_role("button", name="Create account").click()
-    await expect(page.get_by_role("heading", name="Deploy your first agent")).to_be_visible()
-
-
 async def test_subscribe_by_card_confirms_with_the_client_secret(
     page, settings, stripe_fake, client
 ):
@@ -43,7 +35,7 @@ async def test_subscribe_by_card_confirms_with_the_client_secret(
         js_url = f"http://127.0.0.1:{host.port}/v3/"
         settings.stripe_publishable_key = "pk_test_nova_web"
         settings.stripe_js_url = js_url
-        await _sign_up(page, "payer@example.com")
+        await sign_up(page, "payer@example.com")
         csp = (await page.request.get("/")).headers["content-security-policy"]
         await page.goto("/#/usage")
         assert f"script-src 'self' http://127.0.0.1:{host.port};" in csp
@@ -109,7 +101,7 @@ async def test_subscribe_by_card_confirms_with_the_client_secret(
 
 async def test_no_card_form_without_stripe_and_ziina_redirect(page, settings, ziina_fake):
     settings.stripe_publishable_key = None
-    await _sign_up(page, "aed@example.com")
+    await sign_up(page, "aed@example.com")
     csp = (await page.request.get("/")).headers["content-security-policy"]
     assert "frame-src" not in csp and "script-src 'self';" in csp  # as strict as ever
     await page.goto("/#/usage")

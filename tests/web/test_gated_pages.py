@@ -7,22 +7,11 @@ from playwright.async_api import expect
 
 from tests.twilio_byo.conftest import set_flags
 from tests.twilio_byo.fake_twilio import ACCOUNT_SID, API_KEY_SECRET, API_KEY_SID
-from tests.web.conftest import snap
-
-
-async def _sign_up(page, email) -> str:
-    await page.goto("/#/signup")
-    await page.get_by_label("Email").fill(email)
-    await page.get_by_label("Password").fill("a-strong-password")
-    await page.get_by_role("button", name="Create account").click()
-    await expect(page.get_by_role("heading", name="Deploy your first agent")).to_be_visible()
-    token = await page.evaluate("localStorage.getItem('nova.token')")
-    me = await page.request.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
-    return (await me.json())["id"]
+from tests.web.conftest import sign_up, snap
 
 
 async def test_byo_twilio_credentials_import_verify_default(page, twilio, livekit):
-    user_id = await _sign_up(page, "own-numbers@example.com")
+    user_id = await sign_up(page, "own-numbers@example.com")
     await expect(page.get_by_role("link", name="Twilio")).to_have_count(0)  # flag off
     await set_flags(user_id, byo_twilio=True)
     await page.reload()
@@ -67,7 +56,7 @@ async def test_byo_twilio_credentials_import_verify_default(page, twilio, liveki
 async def test_voice_consent_upload_with_progress_status_activate(page, provider, pump, tmp_path):
     from tests.voice.conftest import WAV, set_user
 
-    user_id = await _sign_up(page, "my-voice@example.com")
+    user_id = await sign_up(page, "my-voice@example.com")
     await expect(page.get_by_role("link", name="Voice")).to_have_count(0)  # flag off
     await set_user(user_id, features={"voice_cloning": True}, country="DE")
     await page.reload()

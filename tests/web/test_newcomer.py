@@ -11,15 +11,7 @@ from urllib.parse import urlparse
 from playwright.async_api import expect
 
 from nova.core import mailer
-from tests.web.conftest import snap
-
-
-async def _sign_up(page, email):
-    await page.goto("/#/signup")
-    await page.get_by_label("Email").fill(email)
-    await page.get_by_label("Password").fill("a-strong-password")
-    await page.get_by_role("button", name="Create account").click()
-    await expect(page.get_by_role("heading", name="Deploy your first agent")).to_be_visible()
+from tests.web.conftest import sign_up, snap
 
 
 async def _offline(page, live_server) -> list[str]:
@@ -58,7 +50,7 @@ async def test_docs_and_redoc_render_offline(page, live_server):
 
 async def test_forgot_and_reset_password_from_the_login_page(page):
     mailer.outbox.clear()
-    await _sign_up(page, "forgetful@example.com")
+    await sign_up(page, "forgetful@example.com")
     await page.get_by_role("button", name="Log out").click()
     await page.get_by_role("link", name="Forgot password?").click()
     await expect(page.get_by_role("heading", name="Reset your password")).to_be_visible()
@@ -120,7 +112,7 @@ async def test_sign_up_errors_read_like_sentences_and_one_way_to_log_in(page, cl
 
 
 async def test_skip_link_focuses_the_page_without_covering_the_navigation(page):
-    await _sign_up(page, "keyboard@example.com")
+    await sign_up(page, "keyboard@example.com")
     await page.goto("/#/calls")
     await expect(page.get_by_role("heading", name="Calls")).to_be_visible()
     skip = page.get_by_role("link", name="Skip to content")
@@ -138,7 +130,7 @@ async def test_skip_link_focuses_the_page_without_covering_the_navigation(page):
 
 async def test_failed_batch_says_why_locks_the_form_and_the_call_page_offers_no_join(page):
     # LiveKit is not configured here: every lead fails, with the reason from the API.
-    await _sign_up(page, "no-livekit@example.com")
+    await sign_up(page, "no-livekit@example.com")
     posts: list[dict] = []
     page.on(
         "request",
@@ -190,7 +182,7 @@ async def test_calls_table_shows_every_column_at_390px(browser, live_server, liv
         base_url=live_server, viewport={"width": 390, "height": 800}
     )
     page = await context.new_page()
-    await _sign_up(page, "narrow@example.com")
+    await sign_up(page, "narrow@example.com")
     token = await page.evaluate("localStorage.getItem('nova.token')")
     body = {
         "owner_email": "narrow@example.com",

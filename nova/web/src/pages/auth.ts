@@ -86,38 +86,48 @@ const CODE_HELP =
   "yourself without a mail server (NOVA_SMTP_HOST unset)? With NOVA_ENV=development the code " +
   "is printed in the `nova serve` log, in a line marked DEVELOPMENT ONLY.";
 
+/** A one-card form: `check` names what is wrong (or null), then `send` runs; errors in place. */
+function cardForm(
+  submitLabel: string,
+  check: () => string | null,
+  send: () => Promise<void>,
+  body: (Node | null)[],
+  footer: Node,
+): HTMLFormElement {
+  const errors = h("div", { "aria-live": "assertive" });
+  const submit = h("button", { type: "submit", class: "primary" }, submitLabel);
+  return h("form", {
+    class: "card narrow",
+    novalidate: true,
+    onsubmit: async (ev: Event) => {
+      ev.preventDefault();
+      mount(errors);
+      const problem = check();
+      if (problem) return mount(errors, errorBox(problem));
+      submit.setAttribute("disabled", "");
+      try {
+        await send();
+      } catch (err) {
+        mount(errors, errorBox(errorMessage(err)));
+      } finally {
+        submit.removeAttribute("disabled");
+      }
+    },
+  }, ...body, errors, submit, footer);
+}
+
 export function renderForgot(ctx: Ctx): void {
   const email = h("input", { type: "email", name: "email", autocomplete: "email", required: true });
   email.value = hashParams().get("email") ?? "";
-  const errors = h("div", { "aria-live": "assertive" });
-  const submit = h("button", { type: "submit", class: "primary" }, "Send reset code");
-  const form = h(
-    "form",
-    {
-      class: "card narrow",
-      novalidate: true,
-      onsubmit: async (ev: Event) => {
-        ev.preventDefault();
-        mount(errors);
-        const problem = formProblem(email.value.trim(), null);
-        if (problem) return mount(errors, errorBox(problem));
-        submit.setAttribute("disabled", "");
-        try {
-          const res = await api<{ message: string }>("POST", "/auth/forgot-password", { email: email.value.trim() });
-          toast(res.message);
-          ctx.go(`#/reset?email=${encodeURIComponent(email.value.trim())}`);
-        } catch (err) {
-          mount(errors, errorBox(errorMessage(err)));
-        } finally {
-          submit.removeAttribute("disabled");
-        }
-      },
+  const form = cardForm(
+    "Send reset code",
+    () => formProblem(email.value.trim(), null),
+    async () => {
+      const res = await api<{ message: string }>("POST", "/auth/forgot-password", { email: email.value.trim() });
+      toast(res.message);
+      ctx.go(`#/reset?email=${encodeURIComponent(email.value.trim())}`);
     },
-    h("h1", {}, "Reset your password"),
-    h("p", { class: "muted" }, "We send a 6-digit code to your email address."),
-    field("Email", email),
-    errors,
-    submit,
+    [h("h1", {}, "Reset your password"), h("p", { class: "muted" }, "We send a 6-digit code to your email address."), field("Email", email)],
     h("p", { class: "muted" }, h("a", { href: "#/reset" }, "I already have a code"), " · ", h("a", { href: "#/login" }, "Back to log in")),
   );
   mount(ctx.main, form);
@@ -136,43 +146,27 @@ export function renderReset(ctx: Ctx): void {
     required: true,
   });
   const password = h("input", { type: "password", name: "new_password", autocomplete: "new-password", minlength: 6, required: true });
-  const errors = h("div", { "aria-live": "assertive" });
-  const submit = h("button", { type: "submit", class: "primary" }, "Set new password");
-  const form = h(
-    "form",
-    {
-      class: "card narrow",
-      novalidate: true,
-      onsubmit: async (ev: Event) => {
-        ev.preventDefault();
-        mount(errors);
-        const problem =
-          formProblem(email.value.trim(), password.value) ??
-          (/^\d{6}$/.test(code.value.trim()) ? null : "Enter the 6-digit code from the email.");
-        if (problem) return mount(errors, errorBox(problem));
-        submit.setAttribute("disabled", "");
-        try {
-          await api("POST", "/auth/reset-password", {
-            email: email.value.trim(),
-            code: code.value.trim(),
-            new_password: password.value,
-          });
-          toast("Password updated. Log in with your new password.");
-          ctx.go(`#/login?email=${encodeURIComponent(email.value.trim())}`);
-        } catch (err) {
-          mount(errors, errorBox(errorMessage(err)));
-        } finally {
-          submit.removeAttribute("disabled");
-        }
-      },
+  const form = cardForm(
+    "Set new password",
+    () =>
+      formProblem(email.value.trim(), password.value) ??
+      (/^\d{6}$/.test(code.value.trim()) ? null : "Enter the 6-digit code from the email."),
+    async () => {
+      await api("POST", "/auth/reset-password", {
+        email: email.value.trim(),
+        code: code.value.trim(),
+        new_password: password.value,
+      });
+      toast("Password updated. Log in with your new password.");
+      ctx.go(`#/login?email=${encodeURIComponent(email.value.trim())}`);
     },
-    h("h1", {}, "Enter your reset code"),
-    field("Email", email),
-    field("6-digit code", code),
-    field("New password", password, "At least 6 characters."),
-    h("details", { class: "small" }, h("summary", {}, "Didn't get a code?"), h("p", {}, CODE_HELP)),
-    errors,
-    submit,
+    [
+      h("h1", {}, "Enter your reset code"),
+      field("Email", email),
+      field("6-digit code", code),
+      field("New password", password, "At least 6 characters."),
+      h("details", { class: "small" }, h("summary", {}, "Didn't get a code?"), h("p", {}, CODE_HELP)),
+    ],
     h("p", { class: "muted" }, h("a", { href: "#/forgot" }, "Send a new code"), " · ", h("a", { href: "#/login" }, "Back to log in")),
   );
   mount(ctx.main, form);

@@ -1,5 +1,5 @@
 import { api, errorMessage } from "../api";
-import { errorBox, field, fmtDate, h, mount, toast } from "../dom";
+import { copyButton, errorBox, field, fmtDate, h, mount, toast } from "../dom";
 import type { Ctx } from "../main";
 
 type Portal = "property_finder" | "bayut";
@@ -53,22 +53,6 @@ const GOALS: Record<string, string> = {
   collect_info: "Collect information",
   close_sale: "Close the sale",
 };
-
-function copyButton(value: string, label: string): HTMLElement {
-  return h("button", {
-    type: "button",
-    class: "secondary",
-    "aria-label": label,
-    onclick: async () => {
-      try {
-        await navigator.clipboard.writeText(value);
-        toast("Copied.");
-      } catch {
-        toast("Copy it by hand: the browser did not allow the clipboard.");
-      }
-    },
-  }, "Copy");
-}
 
 export function renderPortals(ctx: Ctx): () => void {
   const portal = h("select", { name: "portal" },

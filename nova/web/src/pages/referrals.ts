@@ -1,5 +1,5 @@
 import { api, errorMessage } from "../api";
-import { errorBox, field, fmtDate, h, mount, toast } from "../dom";
+import { copyButton, errorBox, field, fmtDate, h, mount, toast } from "../dom";
 import type { Ctx } from "../main";
 
 interface Code {
@@ -39,20 +39,7 @@ const usd = (cents: number) => `$${(cents / 100).toFixed(2)}`;
 const MIN_PAYOUT_CENTS = 5000;
 
 function copyRow(value: string, id: string, label: string): HTMLElement {
-  return h("div", { class: "copy-row" }, h("code", { id }, value),
-    h("button", {
-      type: "button",
-      class: "secondary",
-      "aria-label": label,
-      onclick: async () => {
-        try {
-          await navigator.clipboard.writeText(value);
-          toast("Copied.");
-        } catch {
-          toast("Copy it by hand: the browser did not allow the clipboard.");
-        }
-      },
-    }, "Copy"));
+  return h("div", { class: "copy-row" }, h("code", { id }, value), copyButton(value, label));
 }
 
 export async function renderReferrals(ctx: Ctx): Promise<void> {
