@@ -35,7 +35,7 @@ SECURITY_HEADERS = {
 NOT_BUILT = """<!doctype html><html lang="en"><meta charset="utf-8"><title>Nova</title>
 <body style="font-family:system-ui;max-width:40rem;margin:3rem auto;padding:0 1rem">
 <h1>Nova is running</h1><p>The web app has not been built in this checkout. Build it with</p>
-<pre>npm --prefix nova/web install &amp;&amp; npm --prefix nova/web run build</pre>
+<pre>npm --prefix nova/web ci &amp;&amp; npm --prefix nova/web run build</pre>
 <p>The API is up: see <a href="/docs">/docs</a>.</p></body></html>"""
 
 router = APIRouter(include_in_schema=False)

@@ -32,7 +32,7 @@ def _free_port() -> int:
 async def live_server(settings):
     if not (DIST / "index.html").is_file():
         pytest.fail(
-            "The web app is not built: run `npm --prefix nova/web install && npm --prefix nova/web run build`"
+            "The web app is not built: run `npm --prefix nova/web ci && npm --prefix nova/web run build`"
         )
     port = _free_port()
     settings.public_url = f"http://127.0.0.1:{port}"
