@@ -89,8 +89,19 @@ async def test_voice_consent_upload_with_progress_status_activate(page, provider
 
     await page.get_by_label("Recording").set_input_files(str(recording))
     await page.get_by_label("Name (optional)").fill("Ada studio")
+    # Record what the progress line says while the file goes up (XHR upload progress).
+    await page.evaluate(
+        """() => {
+          const line = document.querySelector("form p[aria-live=polite]");
+          window.__progress = [];
+          new MutationObserver(() => window.__progress.push(line.textContent))
+            .observe(line, {childList: true, characterData: true, subtree: true});
+        }"""
+    )
     await upload.click()
     await expect(page.get_by_text("Uploaded. Your voice is being cloned")).to_be_visible()
+    seen = await page.evaluate("window.__progress")
+    assert "Uploading… 100%" in seen, seen
     profile = page.locator("article[data-profile]")
     await expect(profile).to_contain_text("processing")
     await snap(page, "51-voice-processing")
