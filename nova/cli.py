@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import getpass
 import json
+import os
 import sys
 from collections.abc import Callable
 
@@ -54,6 +55,17 @@ def _serve_problems(settings: Settings, workers: int) -> list[str]:
     return problems
 
 
+def local_url(host: str, port: int) -> str:
+    """The URL a process on this machine reaches a server bound to ``host``:``port`` at."""
+    if host in ("0.0.0.0", ""):  # noqa: S104 (a comparison, not a bind)
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -77,6 +89,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "access_log": False,
         "proxy_headers": False,
     }
+    if "public_url" not in settings.model_fields_set:
+        # Unset: links and worker reports point where this server really listens.
+        settings.public_url = local_url(options["host"], options["port"])
+        os.environ["NOVA_PUBLIC_URL"] = settings.public_url  # for --workers N processes
     if workers == 1:
         from nova.api.app import create_app
 

@@ -16,9 +16,9 @@ VENV="${VENV:-.venv}"
 "$VENV/bin/python" -m pip install -q -e ".[dev]"
 
 if command -v npm >/dev/null 2>&1; then
-  # `npm ci` rejects this project's lock on registries that omit optional platform
-  # packages; `npm install` honours the lock file and fills those in.
-  npm --prefix nova/web install --no-audit --no-fund --loglevel=error
+  # `npm ci` installs exactly what the committed lock names and never rewrites it, so the
+  # checkout stays clean (the lock lists every platform's optional packages).
+  npm --prefix nova/web ci --no-audit --no-fund --loglevel=error
   npm --prefix nova/web run build --silent
 else
   echo "warning: npm not found: the web app is not built (the API works; / explains how to build it)" >&2

@@ -35,6 +35,7 @@ ROUTER_MODULES: list[str] = [
     "nova.accounts.router",
     "nova.transfer.router",
     "nova.calls.history",
+    "nova.calls.do_not_call",
     "nova.quality.router",
     "nova.voice.router",
     "nova.twilio_byo.router",
@@ -107,6 +108,8 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
         description="Voice-agent call orchestration: briefs, LiveKit agents, metering, "
         "quality scores and signed lifecycle webhooks.",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc are nova.api.docs: no CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -120,8 +123,10 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
         from nova.mcp_server.mount import install as install_mcp
 
         install_mcp(app, settings)  # /mcp; the MCP server starts with the lifespan
+    from nova.api.docs import install as install_docs
     from nova.api.web import mount_assets
 
+    install_docs(app)
     mount_assets(app)
     app.add_middleware(
         BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, overrides=BODY_LIMIT_OVERRIDES

@@ -23,10 +23,17 @@ LATENCY = Histogram(
 )
 
 
-def _route_template(scope: Scope) -> str:
+def _route_template(scope: Scope, root_path: str = "") -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
-    return path or "unmatched"
+    if path:
+        return path
+    # A mounted app (static assets: /assets, /docs-assets) leaves no route in the scope but
+    # extends root_path by its mount point: one label per mount, not "unmatched".
+    mounted = scope.get("root_path", "")
+    if len(mounted) > len(root_path) and mounted.startswith(root_path):
+        return f"{mounted[len(root_path) :]}/{{path}}"
+    return "unmatched"
 
 
 class RequestContextMiddleware:
@@ -48,6 +55,7 @@ class RequestContextMiddleware:
         scope["nova.request_id"] = rid
         start = time.perf_counter()
         status = 500
+        root_path = scope.get("root_path", "")
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
@@ -62,7 +70,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - start
-            route = _route_template(scope)
+            route = _route_template(scope, root_path)
             method = scope.get("method", "")
             REQUESTS.labels(method, route, str(status)).inc()
             LATENCY.labels(method, route).observe(elapsed)

@@ -13,6 +13,7 @@ from nova.billing.schemas import (
     CreatePaymentOut,
     CreatePaymentRequest,
     EarningsOut,
+    PaymentConfigOut,
     PayoutOut,
     PayoutRequest,
     PayoutsOut,
@@ -21,6 +22,7 @@ from nova.billing.schemas import (
     ReferralListOut,
     ReferralStatsOut,
     SetupIntentOut,
+    StripeJsConfig,
     SubscribeOut,
     SubscribeRequest,
     SubscriptionOut,
@@ -49,6 +51,20 @@ Offset = Query(0, ge=0)
 @router.get("/plans", response_model=PlansOut)
 async def plans(settings: SettingsDep):
     return service.plans_out(settings)
+
+
+@router.get("/config", response_model=PaymentConfigOut)
+async def payment_config(settings: SettingsDep):
+    """How the web app can take payment here: Stripe.js card form, Ziina redirect, or none."""
+    stripe_ready = settings.stripe_api_key is not None and settings.stripe_publishable_key
+    return PaymentConfigOut(
+        stripe=StripeJsConfig(
+            publishable_key=settings.stripe_publishable_key, js_url=settings.stripe_js_url
+        )
+        if stripe_ready
+        else None,
+        ziina=settings.ziina_api_key is not None,
+    )
 
 
 @router.get("/usage", response_model=UsageOut)

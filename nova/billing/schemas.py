@@ -85,6 +85,18 @@ class CreatePaymentOut(BaseModel):
     payment_intent_id: str
 
 
+class StripeJsConfig(BaseModel):
+    publishable_key: str
+    js_url: str = Field(description="Where the web app loads Stripe.js from.")
+
+
+class PaymentConfigOut(BaseModel):
+    """Which ways to pay this server offers the web app (no secrets)."""
+
+    stripe: StripeJsConfig | None = Field(description="Card payments; null when not configured.")
+    ziina: bool = Field(description="AED payments through Ziina's hosted page.")
+
+
 class WebhookAck(BaseModel):
     received: bool = True
     duplicate: bool = False

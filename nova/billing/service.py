@@ -244,8 +244,8 @@ async def create_payment(
         amount_fils=plan.aed_price_fils,
         message=f"Nova {plan.name} plan — 1 month",
         idempotency_key=str(uuid.uuid4()),
-        success_url=settings.ziina_success_url or f"{base}/billing?payment=success",
-        cancel_url=settings.ziina_cancel_url or f"{base}/billing?payment=cancel",
+        success_url=settings.ziina_success_url or f"{base}/#/usage?payment=success",
+        cancel_url=settings.ziina_cancel_url or f"{base}/#/usage?payment=cancel",
     )
     session.add(
         ZiinaPayment(

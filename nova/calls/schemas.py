@@ -60,7 +60,7 @@ class CallOut(BaseModel):
     phone: str
     lead_name: str | None = None
     status: CallStatus
-    expires_in_seconds: float
+    expires_in_seconds: int
     message: str
     room_name: str
     error: str | None = None
@@ -79,7 +79,7 @@ class CallStatusOut(BaseModel):
     phone: str
     sms_sent: bool
     error: str | None = None
-    expires_in_seconds: float
+    expires_in_seconds: int
 
 
 class ObjectionHandler(BaseModel):
@@ -106,7 +106,7 @@ class ContextOut(BaseModel):
     source: str
     source_note: str | None = None
     created_at: str
-    expires_in_seconds: float
+    expires_in_seconds: int
 
 
 class TokenRequest(BaseModel):

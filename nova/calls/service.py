@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import re
 from datetime import datetime
 from typing import Any
@@ -181,17 +182,25 @@ def validate_batch(settings: Settings, req: CallBatchRequest) -> None:
         raise BadRequest("leads must contain at least one lead")
     if len(req.leads) > MAX_LEADS:
         raise BadRequest(f"Too many leads: at most {MAX_LEADS} per batch, got {len(req.leads)}")
+    # Every lead's every problem in one answer, not the first one found.
+    problems: list[str] = []
     seen: dict[str, int] = {}
     for i, lead in enumerate(req.leads):
-        phone = normalize_phone(lead.phone, f"leads[{i}].phone")
-        if phone in seen:
-            raise BadRequest(
-                f"Duplicate phone: leads[{i}].phone {phone} is already used by leads[{seen[phone]}]"
-            )
-        seen[phone] = i
-        lead.phone = phone
-        if lead.email:
-            _check_email(lead.email, f"leads[{i}].email")
+        try:
+            phone = normalize_phone(lead.phone, f"leads[{i}].phone")
+        except BadRequest as exc:
+            problems.append(exc.detail)
+        else:
+            if phone in seen:
+                problems.append(
+                    f"Duplicate phone: leads[{i}].phone {phone} is already used by leads[{seen[phone]}]"
+                )
+            seen.setdefault(phone, i)
+            lead.phone = phone
+        if lead.email and not _email_is_valid(lead.email):
+            problems.append(f"leads[{i}].email is not a valid email address")
+    if problems:
+        raise BadRequest("; ".join(problems))
     if not req.product:
         raise BadRequest("product is required")
     _check_email(req.owner_email, "owner_email")
@@ -215,9 +224,11 @@ def _iso(dt: datetime) -> str:
     return dt.isoformat().replace("+00:00", "Z")
 
 
-def expires_in(settings: Settings, created_at: datetime) -> float:
+def expires_in(settings: Settings, created_at: datetime) -> int:
+    """Whole seconds left before the job view expires: rounded up, so a live job never
+    reads 0 (the reference's example shows 600 for a job just created)."""
     age = (clock.now() - created_at).total_seconds()
-    return round(max(0.0, settings.call_job_ttl_seconds - age), 3)
+    return max(0, math.ceil(settings.call_job_ttl_seconds - age))
 
 
 def _expired(settings: Settings, created_at: datetime) -> bool:

@@ -1,7 +1,9 @@
 """One mailer for every message Nova sends (reset codes, call result briefs).
 
 SMTP when ``NOVA_SMTP_HOST`` is set; otherwise the message is written to the log
-(development default) — the log line never includes the body of a message marked secret.
+(development default) — the log line never includes the body of a message marked secret,
+except with ``NOVA_ENV=development``, where it is shown under a clear DEVELOPMENT ONLY mark
+so that a password reset can be tried locally.
 Every message sent in this process is also kept in ``outbox`` (bounded) for tests.
 """
 
@@ -52,6 +54,16 @@ async def send_mail(
     if settings.smtp_host:
         await asyncio.to_thread(_send_smtp, settings, mail)
         log.info("mail sent via SMTP to=%s subject=%r", to, subject)
+    elif secret and settings.env == "development":
+        # No SMTP on a developer's machine: the reset code must be somewhere to be tried.
+        # Only NOVA_ENV=development; in test and production the body stays withheld.
+        log.warning(
+            "DEVELOPMENT ONLY (NOVA_ENV=development, no SMTP): secret mail shown here, "
+            "withheld in any other environment. to=%s subject=%r\n%s",
+            to,
+            subject,
+            body,
+        )
     elif secret:
         log.info("mail (console, body withheld: contains a secret) to=%s subject=%r", to, subject)
     else:

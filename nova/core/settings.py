@@ -226,6 +226,12 @@ class Settings(BaseSettings):
         validation_alias=_alias("STRIPE_WEBHOOK_SECRET", "NOVA_STRIPE_WEBHOOK_SECRET"),
     )
     stripe_api_base: str | None = None
+    # The web app's card form (Stripe.js); unset = no card form. See .env.example.
+    stripe_publishable_key: str | None = Field(
+        default=None,
+        validation_alias=_alias("STRIPE_PUBLISHABLE_KEY", "NOVA_STRIPE_PUBLISHABLE_KEY"),
+    )
+    stripe_js_url: str = "https://js.stripe.com/v3/"
     trial_days: int = 7
     trial_minutes: int = 10
     # Plan catalogue override: a JSON list of plans (see nova/billing/plans.py for fields).

@@ -158,7 +158,7 @@ class DispatchedCall(_Out):
     phone: str | None = None
     lead_name: str | None = None
     status: str
-    expires_in_seconds: float | None = None
+    expires_in_seconds: int | None = None
     message: str | None = None
     error: str | None = None
 
@@ -176,7 +176,7 @@ class CallStatusOut(_Out):
     phone: str | None = None
     sms_sent: bool | None = None
     error: str | None = None
-    expires_in_seconds: float | None = None
+    expires_in_seconds: int | None = None
 
 
 class CallBriefOut(_Out):
@@ -193,7 +193,7 @@ class CallBriefOut(_Out):
     lead: dict[str, Any] | None = None
     goal: str | None = None
     language: str | None = None
-    expires_in_seconds: float | None = None
+    expires_in_seconds: int | None = None
 
 
 class CallQualityOut(_Out):

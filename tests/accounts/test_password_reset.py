@@ -214,6 +214,27 @@ async def test_reset_code_never_logged(client, caplog):
     assert "body withheld" in caplog.text  # the console mailer kept the code out
 
 
+async def test_reset_code_shown_in_the_log_only_in_development(client, settings, caplog):
+    mailer.outbox.clear()
+    caplog.set_level("INFO")
+    await register(client, "dev@example.com")
+    for env in ("production", "development"):
+        settings.env = env
+        caplog.clear()
+        await _forgot(client, "dev@example.com")
+        code = _codes_for("dev@example.com")[-1]
+        if env == "development":
+            assert code in caplog.text and "DEVELOPMENT ONLY" in caplog.text
+        else:
+            assert code not in caplog.text and "body withheld" in caplog.text
+    settings.smtp_host = "127.0.0.1"  # with SMTP configured the log never shows it
+    settings.smtp_port = 9  # nothing listens: the send fails, and is logged without the code
+    caplog.clear()
+    await _forgot(client, "dev@example.com")
+    code = _codes_for("dev@example.com")[-1]
+    assert code not in caplog.text
+
+
 async def test_concurrent_requests_cannot_exceed_the_hourly_limit(client):
     import asyncio
 

@@ -34,7 +34,7 @@ async def test_create_payment_through_ziina(client, settings, ziina_fake):
     )
     (sent,) = ziina_fake.recorded
     assert sent["body"]["amount"] == 36400 and sent["body"]["currency_code"] == "AED"
-    assert sent["body"]["success_url"] == "http://testserver/billing?payment=success"
+    assert sent["body"]["success_url"] == "http://testserver/#/usage?payment=success"
     assert sent["headers"]["Idempotency-Key"]
     async with session_scope() as s:
         row = (await s.execute(select(ZiinaPayment))).scalar_one()

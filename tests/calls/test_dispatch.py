@@ -101,6 +101,18 @@ async def test_job_view_and_context_expire_after_ttl_but_the_call_stays(client, 
         assert (await s.get(Call, call["call_id"])) is not None  # durable record
 
 
+async def test_expires_in_seconds_is_a_whole_number_rounded_up(client, livekit, clock):
+    call = (await client.post("/calls", json=payload())).json()["calls"][0]
+    clock.advance(seconds=0.005)  # what a real request takes: the reply said 599.995
+    body = (await client.get(f"/calls/{call['call_id']}")).json()
+    assert body["expires_in_seconds"] == 600 and isinstance(body["expires_in_seconds"], int)
+    clock.advance(seconds=599.99)
+    body = (await client.get(f"/calls/{call['call_id']}")).json()
+    assert body["expires_in_seconds"] == 1 and isinstance(body["expires_in_seconds"], int)
+    ctx = (await client.get(f"/contexts/{call['context_id']}")).json()
+    assert isinstance(ctx["expires_in_seconds"], int)
+
+
 async def test_ttl_is_configurable(client, livekit, clock, settings):
     settings.call_job_ttl_seconds = 60
     call = (await client.post("/calls", json=payload())).json()["calls"][0]

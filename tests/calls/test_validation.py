@@ -66,6 +66,24 @@ async def test_several_missing_fields_are_all_named(client):
         assert f"{field} is required" in detail
 
 
+async def test_a_lead_with_two_problems_reports_both(client, livekit):
+    body = payload(
+        leads=[
+            {"phone": "0501234567", "email": "not-an-email"},
+            {"phone": "+971501234568"},
+            {"phone": "+9710000000"},
+        ]
+    )
+    r = await client.post("/calls", json=body)
+    assert r.status_code == 400
+    detail = r.json()["detail"]
+    assert "leads[0].phone '0501234567' is not in E.164" in detail
+    assert "leads[0].email is not a valid email address" in detail
+    assert "leads[2].phone '+9710000000' is not a valid phone number" in detail
+    assert "leads[1]" not in detail
+    assert await _count_calls() == 0
+
+
 async def test_body_that_is_not_json_is_422(client):
     r = await client.post(
         "/calls", content=b"{not json", headers={"Content-Type": "application/json"}

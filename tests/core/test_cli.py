@@ -161,6 +161,14 @@ def test_serve_on_fresh_sqlite_migrates_and_answers(tmp_path):
             headers={"Authorization": f"Bearer {login.json()['access_token']}"},
         )
         assert me.status_code == 200 and me.json()["email"] == "first@example.com"
+        # NOVA_PUBLIC_URL is unset: links point at the port this server was given.
+        code = httpx.get(
+            f"{base}/referrals/code",
+            headers={"Authorization": f"Bearer {login.json()['access_token']}"},
+        )
+        assert code.status_code == 200 and code.json()["share_url"].startswith(base + "/"), (
+            code.text
+        )
         assert httpx.get(f"{base}/health/deep").json()["checks"]["livekit"]["status"] == (
             "not_configured"
         )
@@ -366,3 +374,13 @@ async def _forget_limit(ip: str) -> None:
     client = Redis.from_url(REDIS_URL)
     await client.delete(f"nova:rl:calls:{ip}")
     await client.aclose()
+
+
+def test_public_url_is_where_serve_listens():
+    from nova.cli import local_url
+
+    assert local_url("127.0.0.1", 9000) == "http://127.0.0.1:9000"
+    assert local_url("0.0.0.0", 9000) == "http://127.0.0.1:9000"  # noqa: S104
+    assert local_url("::", 8001) == "http://[::1]:8001"
+    assert local_url("fd00::5", 8001) == "http://[fd00::5]:8001"
+    assert local_url("nova.internal", 80) == "http://nova.internal:80"

@@ -14,6 +14,9 @@ import uvicorn
 
 from nova.api.app import create_app
 from nova.api.web import DIST
+from tests.billing.conftest import stripe_fake, ziina_fake  # noqa: F401 (the plan page's tests)
+from tests.twilio_byo.conftest import twilio  # noqa: F401 (the Twilio page's tests)
+from tests.voice.conftest import provider  # noqa: F401 (the voice page's tests)
 
 CHROMIUM = os.environ.get("NOVA_TEST_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("NOVA_TEST_ARTIFACTS", "test-artifacts"))
@@ -29,7 +32,7 @@ def _free_port() -> int:
 async def live_server(settings):
     if not (DIST / "index.html").is_file():
         pytest.fail(
-            "The web app is not built: run `npm --prefix nova/web install && npm --prefix nova/web run build`"
+            "The web app is not built: run `npm --prefix nova/web ci && npm --prefix nova/web run build`"
         )
     port = _free_port()
     settings.public_url = f"http://127.0.0.1:{port}"
@@ -90,3 +93,17 @@ async def snap(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     await page.screenshot(path=str(path), full_page=True)
     return path
+
+
+async def sign_up(page, email: str) -> str:
+    """Create an account through the sign-up page; the new user's id."""
+    from playwright.async_api import expect
+
+    await page.goto("/#/signup")
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password").fill("a-strong-password")
+    await page.get_by_role("button", name="Create account").click()
+    await expect(page.get_by_role("heading", name="Deploy your first agent")).to_be_visible()
+    token = await page.evaluate("localStorage.getItem('nova.token')")
+    me = await page.request.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
+    return (await me.json())["id"]

@@ -45,7 +45,15 @@ async def test_pages_fit_a_phone_screen(browser, live_server):
     await page.get_by_label("Password").fill("a-strong-password")
     await page.get_by_role("button", name="Create account").click()
     await expect(page.get_by_role("heading", name="Deploy your first agent")).to_be_visible()
-    for route in ("#/deploy", "#/calls", "#/usage", "#/webhooks"):
+    for route in (
+        "#/deploy",
+        "#/calls",
+        "#/usage",
+        "#/webhooks",
+        "#/portals",
+        "#/do-not-call",
+        "#/referrals",
+    ):
         await page.goto("/" + route)
         await page.wait_for_load_state("networkidle")
         overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")

@@ -20,16 +20,38 @@ export const auth = {
   },
 };
 
+// A validator's message as a person would say it: "Email: An email address must have an
+// @-sign." rather than "email: value is not a valid email address: An email address…".
+function friendlyMessage(msg: string): string {
+  const text = msg
+    .replace(/^Value error, /, "")
+    .replace(/^value is not a valid email address: /, "")
+    .replace(/^String should have at least (\d+) characters?$/, "Must be at least $1 characters.")
+    .replace(/^String should have at most (\d+) characters?$/, "Must be at most $1 characters.")
+    .replace(/^Field required$/, "Required.");
+  const sentence = text.charAt(0).toUpperCase() + text.slice(1);
+  return /[.!?]$/.test(sentence) ? sentence : `${sentence}.`;
+}
+
+function fieldLabel(loc: unknown[]): string {
+  const parts = loc.filter((p) => p !== "body" && p !== "query" && p !== "path");
+  const last = parts.length ? String(parts[parts.length - 1]) : "";
+  if (!last) return "";
+  const words = last.replace(/_/g, " ");
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
 export function detailText(detail: unknown, status: number): string {
   if (typeof detail === "string") return detail;
   if (Array.isArray(detail)) {
     return detail
       .map((d) => {
         const item = d as { loc?: unknown[]; msg?: string };
-        const where = (item.loc ?? []).filter((p) => p !== "body").join(".");
-        return where ? `${where}: ${item.msg ?? "invalid"}` : item.msg ?? "invalid";
+        const where = fieldLabel(item.loc ?? []);
+        const msg = friendlyMessage(item.msg ?? "invalid");
+        return where ? `${where}: ${msg}` : msg;
       })
-      .join("; ");
+      .join(" ");
   }
   return `Request failed (HTTP ${status})`;
 }
@@ -90,6 +112,7 @@ export interface CallResult {
   status: string;
   expires_in_seconds: number;
   message?: string | null;
+  error?: string | null;
 }
 
 export interface BatchResponse {
@@ -97,4 +120,46 @@ export interface BatchResponse {
   total: number;
   dispatched: number;
   failed: number;
+}
+
+// --- additions for the account pages (portals, billing, referrals, do-not-call, voice, Twilio) ---
+
+export interface Features {
+  voice_cloning: boolean;
+  byo_twilio: boolean;
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Query parameters of the hash route ("#/reset?email=a%40b.c" → {email: "a@b.c"}). */
+export function hashParams(): URLSearchParams {
+  const q = location.hash.indexOf("?");
+  return new URLSearchParams(q >= 0 ? location.hash.slice(q + 1) : "");
+}
+
+/** A multipart upload with progress (fetch cannot report upload progress; XHR can). */
+export function upload<T>(path: string, form: FormData, onProgress: (fraction: number) => void): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", path);
+    xhr.setRequestHeader("Accept", "application/json");
+    if (auth.token) xhr.setRequestHeader("Authorization", `Bearer ${auth.token}`);
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) onProgress(e.loaded / e.total);
+    };
+    xhr.onerror = () => reject(new ApiError(0, "Cannot reach the Nova server. Check your connection and try again."));
+    xhr.onload = () => {
+      let data: unknown = null;
+      try {
+        data = xhr.responseText ? JSON.parse(xhr.responseText) : null;
+      } catch {
+        data = null;
+      }
+      if (xhr.status >= 200 && xhr.status < 300) resolve(data as T);
+      else reject(new ApiError(xhr.status, detailText((data as { detail?: unknown } | null)?.detail, xhr.status)));
+    };
+    xhr.send(form);
+  });
 }

@@ -57,3 +57,20 @@ export function fmtDate(iso: string | null | undefined): string {
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
 }
+
+/** A "Copy" button that puts `value` on the clipboard (and says so, or says to copy by hand). */
+export function copyButton(value: string, label: string): HTMLElement {
+  return h("button", {
+    type: "button",
+    class: "secondary",
+    "aria-label": label,
+    onclick: async () => {
+      try {
+        await navigator.clipboard.writeText(value);
+        toast("Copied.");
+      } catch {
+        toast("Copy it by hand: the browser did not allow the clipboard.");
+      }
+    },
+  }, "Copy");
+}

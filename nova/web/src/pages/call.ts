@@ -47,18 +47,40 @@ export function renderCall(ctx: Ctx, callId: string): () => void {
         h("dt", {}, "Duration"), h("dd", {}, call.duration_seconds != null ? `${call.duration_seconds} s` : "—"),
         h("dt", {}, "Created"), h("dd", {}, fmtDate(call.created_at))),
       call.error ? errorBox(call.error) : null));
+    const failed = call.status === "failed";
+    const ended = failed || call.status === "completed";
     if (call.transcript?.length) {
       mount(transcriptBox, h("h2", {}, "Transcript"), h("ol", { class: "transcript" },
         ...call.transcript.map((t) => h("li", { class: `turn ${t.role}` }, h("strong", {}, t.role === "assistant" ? "Agent" : "Lead"), ": ", t.text))));
     } else {
-      mount(transcriptBox, h("h2", {}, "Transcript"), h("p", { class: "muted" }, "Available when the call ends."));
+      mount(transcriptBox, h("h2", {}, "Transcript"), h("p", { class: "muted" },
+        failed ? "No transcript: the call failed before anyone spoke." :
+        ended ? "No transcript was recorded for this call." : "Available when the call ends."));
     }
     if (!briefLoaded) {
       briefLoaded = true;
       void loadBrief(call.context_id);
-      renderJoin(call);
     }
-    void loadQuality();
+    // A finished call cannot be joined (and says so); a live one can, until it ends.
+    if (ended && !handle) renderEnded(call);
+    else if (!ended && !joinRendered) renderJoin(call);
+    if (failed) {
+      mount(qualityBox, h("h2", {}, "Quality score"), h("p", { class: "muted" }, "Not scored: the call failed."));
+    } else {
+      void loadQuality();
+    }
+  }
+
+  let joinRendered = false;
+  let endedRendered = false;
+  function renderEnded(call: CallRecord): void {
+    if (endedRendered) return;
+    endedRendered = true;
+    mount(joinBox, h("h2", { id: "join-title" }, "Talk to your agent"),
+      h("p", { class: "muted" }, call.status === "failed"
+        ? "This call failed, so there is no room to join. Deploy a new batch to try again."
+        : "This call has ended."),
+      call.status === "failed" ? h("a", { class: "button secondary", href: "#/deploy" }, "Deploy a new batch") : null);
   }
 
   async function loadBrief(contextId: string): Promise<void> {
@@ -96,6 +118,7 @@ export function renderCall(ctx: Ctx, callId: string): () => void {
   }
 
   function renderJoin(call: CallRecord): void {
+    joinRendered = true;
     const statusLine = h("p", { class: "join-status", role: "status", "aria-live": "polite" }, "Not connected.");
     const errors = h("div", { "aria-live": "assertive" });
     const indicator = h("span", { class: "speaking", "aria-hidden": "true" });

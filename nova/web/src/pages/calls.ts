@@ -44,12 +44,12 @@ export function renderCalls(ctx: Ctx): () => void {
       } else {
         mount(body, ...calls.map((c) =>
           h("tr", {},
-            h("td", {}, h("a", { href: `#/calls/${c.call_id}` }, c.lead_name || "Lead")),
-            h("td", {}, c.phone),
-            h("td", {}, c.goal.replace("_", " ")),
-            h("td", {}, statusBadge(c.status), c.error ? h("div", { class: "small error-text" }, c.error) : null),
-            h("td", {}, c.outcome ?? "—"),
-            h("td", {}, fmtDate(c.created_at)))));
+            h("td", { "data-label": "Lead" }, h("a", { href: `#/calls/${c.call_id}` }, c.lead_name || "Lead")),
+            h("td", { "data-label": "Phone" }, c.phone),
+            h("td", { "data-label": "Goal" }, c.goal.replace("_", " ")),
+            h("td", { "data-label": "Status" }, statusBadge(c.status), c.error ? h("div", { class: "small error-text" }, c.error) : null),
+            h("td", { "data-label": "Outcome" }, c.outcome ?? "—"),
+            h("td", { "data-label": "Created" }, fmtDate(c.created_at)))));
       }
       updated.textContent = `Updated ${new Date().toLocaleTimeString()} · refreshes every 3 s`;
     } catch (err) {

@@ -119,12 +119,27 @@ export function renderDeploy(ctx: Ctx): void {
     steps[step].querySelector<HTMLElement>("input,select,textarea")?.focus();
   }
 
+  // One Idempotency-Key per batch: a retry of the same form (a timeout, a network error)
+  // replays the first answer instead of dialing again; a changed form is a new batch.
+  let lastBody = "";
+  let lastKey = "";
+  let done = false;
+
+  function lock(): void {
+    done = true;
+    steps.forEach((s) => s.setAttribute("disabled", ""));
+    back.hidden = next.hidden = submit.hidden = true;
+    again.hidden = false;
+  }
+
+  const again = h("button", { type: "button", class: "secondary", hidden: true, onclick: () => renderDeploy(ctx) }, "Start another batch");
+
   const form = h("form", {
     class: "card",
     novalidate: true,
     onsubmit: async (ev: Event) => {
       ev.preventDefault();
-      if (!validate(2)) return;
+      if (done || !validate(2)) return;
       const g = goal.value;
       const body: Record<string, unknown> = {
         owner_email: ctx.user?.email,
@@ -144,29 +159,40 @@ export function renderDeploy(ctx: Ctx): void {
       if (context.value.trim()) body.context = context.value.trim();
       if (g === "book_meeting") body.booking_link = link.value.trim();
       if (g === "close_sale") body.payment_link = link.value.trim();
+      const serialized = JSON.stringify(body);
+      if (serialized !== lastBody) {
+        lastBody = serialized;
+        lastKey = crypto.randomUUID();
+      }
       submit.setAttribute("disabled", "");
       submit.textContent = "Deploying…";
       mount(errors);
       try {
-        const res = await api<BatchResponse>("POST", "/calls", body, { "Idempotency-Key": crypto.randomUUID() });
+        const res = await api<BatchResponse>("POST", "/calls", body, { "Idempotency-Key": lastKey });
         void ctx.refreshUser();
+        lock();
         mount(results, h("section", { class: "card", "aria-live": "polite" },
           h("h2", {}, `${res.dispatched} of ${res.total} agents dispatched`),
           h("ul", { class: "results" }, ...res.calls.map((c) =>
             h("li", {}, h("a", { href: `#/calls/${c.call_id}` }, `${c.lead_name || c.phone}`),
-              " — ", h("span", { class: `status s-${c.status}` }, c.status), c.message ? ` · ${c.message}` : ""))),
+              " — ", h("span", { class: `status s-${c.status}` }, c.status),
+              c.status === "failed"
+                ? h("span", { class: "error-text" }, ` · ${c.error || c.message || "Could not be dispatched"}`)
+                : c.message ? ` · ${c.message}` : ""))),
           h("p", {}, h("a", { href: "#/calls" }, "See all calls →"))));
       } catch (err) {
         mount(errors, errorBox(err instanceof ApiError ? err.message : String(err)));
       } finally {
-        submit.removeAttribute("disabled");
-        submit.textContent = "Deploy agent";
+        if (!done) {
+          submit.removeAttribute("disabled");
+          submit.textContent = "Deploy agent";
+        }
       }
     },
   },
   h("h1", {}, "Deploy your first agent"),
   progress, ...steps, errors,
-  h("div", { class: "actions" }, back, next, submit));
+  h("div", { class: "actions" }, back, next, submit, again));
 
   mount(ctx.main, form, results);
   syncLink();

@@ -1,6 +1,7 @@
 import { api, ApiError } from "../api";
 import { errorBox, fmtDate, h, mount } from "../dom";
 import type { Ctx } from "../main";
+import { renderBilling, type Plan as BillingPlan } from "./billing";
 
 interface Usage {
   plan: string;
@@ -11,17 +12,6 @@ interface Usage {
   period_start: string;
   period_end: string;
   trial_ends_at: string | null;
-}
-
-interface Plan {
-  id: string;
-  name: string;
-  price_cents?: number;
-  price_usd?: number;
-  minutes_included?: number;
-  included_minutes?: number;
-  overage_cents_per_minute?: number;
-  overage_per_minute_usd?: number;
 }
 
 export async function renderUsage(ctx: Ctx): Promise<void> {
@@ -36,22 +26,16 @@ export async function renderUsage(ctx: Ctx): Promise<void> {
       h("label", { for: "usage-meter" }, `${u.minutes_used} of ${u.minutes_limit} minutes used`),
       h("progress", { id: "usage-meter", max: 100, value: pct }, `${pct}%`),
       h("p", {}, `${u.minutes_remaining} minutes remaining · period ${fmtDate(u.period_start)} – ${fmtDate(u.period_end)}`),
-      u.trial_ends_at ? h("p", { class: "muted" }, `Trial ends ${fmtDate(u.trial_ends_at)}`) : null);
+      u.trial_ends_at && u.plan === "trial" ? h("p", { class: "muted" }, `Trial ends ${fmtDate(u.trial_ends_at)}`) : null);
   } catch (err) {
     mount(usageBox, h("h1", {}, "Usage & plan"), errorBox(err instanceof ApiError ? err.message : String(err)));
   }
   try {
-    const plans = await api<Plan[] | { plans: Plan[] }>("GET", "/billing/plans");
-    const list = Array.isArray(plans) ? plans : plans.plans;
-    mount(plansBox, h("h2", {}, "Plans"), h("div", { class: "plans" }, ...list.map((p) => {
-      const price = p.price_usd ?? (p.price_cents != null ? p.price_cents / 100 : null);
-      const minutes = p.minutes_included ?? p.included_minutes;
-      const overage = p.overage_per_minute_usd ?? (p.overage_cents_per_minute != null ? p.overage_cents_per_minute / 100 : null);
-      return h("article", { class: "plan" }, h("h3", {}, p.name),
-        h("p", { class: "price" }, price != null ? `$${price}/mo` : ""),
-        h("p", {}, `${minutes ?? "—"} minutes included`),
-        overage != null ? h("p", { class: "muted" }, `then $${overage.toFixed(2)}/min`) : null);
-    })), h("p", { class: "muted" }, "Subscribe through the API (POST /billing/subscribe) or contact sales."));
+    const [plans, u] = await Promise.all([
+      api<{ plans: BillingPlan[] }>("GET", "/billing/plans"),
+      api<Usage>("GET", "/billing/usage"),
+    ]);
+    await renderBilling(ctx, plansBox, plans.plans, u.plan);
   } catch (err) {
     mount(plansBox, h("h2", {}, "Plans"), errorBox((err as Error).message));
   }
