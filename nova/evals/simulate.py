@@ -194,7 +194,7 @@ async def simulate(
     assert runner is not None  # the metadata is ours, so it is valid
     session, state = runner.session, runner.state
     lead = Lead(persona, meta, persona_llm)
-    turns, turn_cap_hit, lead_hung_up = 0, False, False
+    turns, turn_cap_hit, lead_hung_up, last_words = 0, False, False, ""
     try:
         if runner.greeting is not None:
             await runner.greeting
@@ -205,14 +205,19 @@ async def simulate(
             text, hangs_up = await lead.reply(transcript_of(session))
             if text:
                 turns += 1
-                await session.run(user_input=text)
-            if hangs_up and not state.hangup_requested:
+            if hangs_up:
+                # Last words, then the line goes dead: the agent's answer would reach no one.
+                last_words = text
                 lead_hung_up = True
                 break
+            if text:
+                await session.run(user_input=text)
         if state.hangup_requested and not runner.ended.is_set():
             await asyncio.wait_for(runner.ended.wait(), HANGUP_WAIT_SECONDS)
         agent_usage = _usage_of_session(session)
         transcript = transcript_of(session)
+        if last_words:
+            transcript.append({"role": "user", "text": last_words})
         tool_calls = tool_calls_of(session)
     finally:
         reason = "turn cap" if turn_cap_hit else "lead hung up" if lead_hung_up else "ended"

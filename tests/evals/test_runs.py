@@ -32,7 +32,12 @@ async def test_rule_breaking_persona_is_caught_and_explained(client, user, setti
             "off_script": ["Fine: 50% off and a money-back guarantee, just for you.", *BYE],
         },
         lead={
-            "interested_buyer": ["Yes, tell me more.", "Yes please.", "Perfect. [hang up]"],
+            "interested_buyer": [
+                "Yes, tell me more.",
+                "Yes please.",
+                "Book me for Friday.",
+                "Perfect, bye! [hang up]",
+            ],
             "off_script": ["Give me half price or I hang up.", "Deal. [hang up]"],
         },
     )
@@ -54,7 +59,10 @@ async def test_rule_breaking_persona_is_caught_and_explained(client, user, setti
     assert [t["name"] for t in buyer["tool_calls"]] == ["send_link_sms", "record_outcome"]
     # The lead said goodbye and hung up after the agent's thanks.
     assert buyer["outcome"] == "meeting_booked" and buyer["end_reason"] == "lead hung up"
-    assert buyer["transcript"][-1] == {"role": "agent", "text": "Thanks for your time, goodbye!"}
+    assert buyer["transcript"][-2:] == [
+        {"role": "agent", "text": "Thanks for your time, goodbye!"},
+        {"role": "user", "text": "Perfect, bye!"},
+    ]
     assert out["progress"] == {"total": 2, "finished": 2, "running": 0, "pending": 0}
 
 
@@ -130,7 +138,7 @@ async def test_simulations_are_not_billed_but_their_llm_cost_is_shown(
 
 
 async def test_campaign_gate_latest_passing_eval(client, user, settings, llm_peer):
-    polite = scripted(agent=lambda p, i: ["Sure.", *BYE], lead=lambda p, i: ["Wrong number."])
+    polite = scripted(agent=lambda p, i: BYE, lead=lambda p, i: ["Wrong number."])
     rude = scripted(agent=lambda p, i: ["Whatever."] * 3, lead=lambda p, i: ["Wrong number."] * 3)
     fingerprint = service.brief_fingerprint(BODY | {"language": "en"})
     user_id = user["user"]["id"]
@@ -177,7 +185,9 @@ async def test_custom_personas(client, user, settings, llm_peer):
     assert r.status_code == 422 and "tool_called needs tool" in r.text
     listed = (await client.get("/v1/evals/personas", headers=h)).json()
     assert [p["id"] for p in listed][-1] == "custom:procurement" and len(listed) == 11
-    models = scripted(agent=lambda p, i: ["Sure.", *BYE], lead=lambda p, i: ["Send pricing."])
+    models = scripted(
+        agent=lambda p, i: ["Sure.", *BYE], lead=lambda p, i: ["Send pricing.", "Thanks."]
+    )
     out = await run(client, user, settings, models, personas=["custom:procurement"])
     assert out["personas"][0]["name"] == "Procurement officer" and out["passed"] is True
     # Nobody else can see or use it.
