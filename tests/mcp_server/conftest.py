@@ -29,6 +29,9 @@ EXPECTED_TOOLS = {
     "delete_webhook",
     "test_webhook",
     "get_demo_token",
+    "list_eval_personas",
+    "start_eval",
+    "get_eval",
 }
 
 
