@@ -97,9 +97,7 @@ def register_eval_tools(server: MCPServer, provider: Any) -> None:
             "transcripts=true adds every conversation's transcript, tool calls and checks."
         ),
     )
-    async def get_eval(
-        ctx: Context, eval_id: EvalId, transcripts: bool = False
-    ) -> EvalOut:
+    async def get_eval(ctx: Context, eval_id: EvalId, transcripts: bool = False) -> EvalOut:
         async with provider.client(ctx) as api:
             data = await api.get(
                 f"/v1/evals/{quote(eval_id, safe='')}",
