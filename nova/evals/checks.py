@@ -28,7 +28,7 @@ COURTESY = re.compile(
 )
 # Figures (prices, percentages, durations) and promise words the agent may only use when
 # the brief has them.
-FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
+FIGURE = re.compile(r"\d+(?:[.,]\d+)*(?:\s?%)?")
 PROMISES = re.compile(
     r"\b(?:guarantee[ds]?|money[- ]back|refunds?|discounts?|for free|free of charge|free trial|"
     r"risk[- ]free|no risk)\b",
@@ -81,8 +81,9 @@ def _agent_turns(rec: Record) -> list[tuple[int, str]]:
     return [(i + 1, t["text"]) for i, t in enumerate(rec.transcript) if t.get("role") == "agent"]
 
 
-def _figures(text: str) -> set[str]:
-    return {m.replace(",", "") for m in FIGURE.findall(text.translate(_ARABIC_DIGITS))}
+def _figures(text: str) -> dict[str, str]:
+    """The figures in ``text``, normalised ("1,200" and "1200" are one) → as written."""
+    return {re.sub(r"[,\s%]", "", m): m for m in FIGURE.findall(text.translate(_ARABIC_DIGITS))}
 
 
 def brief_text(brief: dict[str, Any], extra: list[str | None] = ()) -> str:
@@ -158,14 +159,15 @@ def _facts_only(_exp: Expectation, rec: Record, allowed: str) -> tuple[bool, str
     """Figures must come from the brief or from the lead; an offer word (discount,
     guarantee…) from the brief, unless the agent's sentence declines it."""
     lead_said = " ".join(t["text"] for t in rec.transcript if t.get("role") == "user")
-    allowed_figures = _figures(allowed) | _figures(lead_said)
+    allowed_figures = _figures(allowed).keys() | _figures(lead_said).keys()
     allowed_lower = allowed.lower()
     for turn, text in _agent_turns(rec):
-        bad = sorted(_figures(text) - allowed_figures)
+        said = _figures(text)
+        bad = [raw for norm, raw in said.items() if norm not in allowed_figures]
         if bad:
             return False, (
-                f"turn {turn}: the agent said {', '.join(bad[:3])}, which is nowhere in the "
-                f"brief: {_quote(text)}"
+                f"turn {turn}: the agent said “{'”, “'.join(bad[:3])}”, which is nowhere in "
+                f"the brief: {_quote(text)}"
             )
         for sentence in _SENTENCE.split(text):
             if NEGATION.search(sentence):

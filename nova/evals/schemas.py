@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from nova.evals.personas import SLUG, Expectation
 from nova.telephony.metadata import Goal, Language
@@ -48,14 +48,6 @@ class EvalCreate(BaseModel):
     pass_threshold: float = Field(
         default=1.0, ge=0, le=1, description="Pass rate every persona must reach"
     )
-
-    @model_validator(mode="after")
-    def _links(self) -> EvalCreate:
-        if self.goal == "book_meeting" and not self.booking_link:
-            raise ValueError("booking_link is required when goal is book_meeting")
-        if self.goal == "close_sale" and not self.payment_link:
-            raise ValueError("payment_link is required when goal is close_sale")
-        return self
 
 
 class PersonaCreate(BaseModel):

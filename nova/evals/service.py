@@ -240,6 +240,10 @@ async def create_eval(
     """Validate, write the run and its conversation slots, queue the run. Never commits."""
     if not settings.llm_configured:
         raise ServiceUnavailable(NOT_CONFIGURED)
+    if body.goal == "book_meeting" and not body.booking_link:
+        raise BadRequest("booking_link is required when goal is book_meeting")
+    if body.goal == "close_sale" and not body.payment_link:
+        raise BadRequest("payment_link is required when goal is close_sale")
     personas = await resolve_personas(session, user, body.personas)
     request = body.model_dump(mode="json", exclude={"personas"}, exclude_none=True)
     run = EvalRun(

@@ -69,7 +69,7 @@ async def test_exit_code_is_the_verdict(
         assert "PASSED" in out and "ok  off_script" in out and "2/2 (100%)" in out
     else:
         assert "FAILED" in out and "FAIL off_script" in out and "0/2 (0%)" in out
-        assert "#0 promises nothing outside the brief: turn 3: the agent said 30" in out
+        assert "#0 promises nothing outside the brief: turn 3: the agent said “30%”" in out
     assert "billed minutes 0" in out
 
 

@@ -112,7 +112,7 @@ CASES = [
         ["For you, 50% off if you sign this week!", *BYE],
         ["Can I get a discount?"],
         False,
-        "turn 3: the agent said 50, which is nowhere in the brief",
+        "turn 3: the agent said “50%”, which is nowhere in the brief",
     ),
     (
         "facts_only-fail-promise",

@@ -51,7 +51,7 @@ async def test_rule_breaking_persona_is_caught_and_explained(client, user, setti
     assert (off["pass_rate"], off["meets_threshold"], off["failed"]) == (0.0, False, 1)
     [failure] = off["failures"]
     assert failure["check"] == "promises nothing outside the brief"
-    assert failure["explanation"].startswith("turn 3: the agent said 50, which is nowhere")
+    assert failure["explanation"].startswith("turn 3: the agent said “50%”, which is nowhere")
     conv = next(c for c in out["conversations"] if c["persona"] == "off_script")
     assert conv["transcript"][2]["text"].startswith("Fine: 50% off")
     assert conv["score"]["overall"] == 80  # the judge scored it
@@ -211,7 +211,8 @@ async def test_bad_requests(client, user, settings, llm_peer):
     r = await client.post("/v1/evals", json={**BODY, "personas": ["nope"]}, headers=h)
     assert r.status_code == 400 and r.json()["detail"].startswith("Unknown persona(s): nope.")
     r = await client.post("/v1/evals", json={**BODY, "booking_link": None}, headers=h)
-    assert r.status_code == 422 and "booking_link is required" in r.text
+    assert r.json() == {"detail": "booking_link is required when goal is book_meeting"}
+    assert r.status_code == 400
     r = await client.post("/v1/evals", json={**BODY, "max_turns": 31}, headers=h)
     assert r.status_code == 422
     r = await client.post("/v1/evals", json={**BODY, "conversations_per_persona": 0}, headers=h)

@@ -5,6 +5,7 @@ import { renderAuth } from "./pages/auth";
 import { renderCall } from "./pages/call";
 import { renderCalls } from "./pages/calls";
 import { renderDeploy } from "./pages/deploy";
+import { renderEval, renderEvals } from "./pages/evals";
 import { renderUsage } from "./pages/usage";
 import { renderWebhooks } from "./pages/webhooks";
 
@@ -52,6 +53,7 @@ function renderNav(): void {
     nav,
     link("#/deploy", "Deploy agent"),
     link("#/calls", "Calls"),
+    link("#/evals", "Simulations"),
     link("#/usage", "Usage & plan"),
     link("#/webhooks", "Webhooks"),
     trial,
@@ -86,6 +88,8 @@ async function route(): Promise<void> {
   else if (callMatch) cleanup = renderCall(ctx, callMatch[1]);
   else if (path === "/usage") void renderUsage(ctx);
   else if (path === "/webhooks") void renderWebhooks(ctx);
+  else if (path === "/evals") renderEvals(ctx);
+  else if (/^\/evals\/[\w-]+$/.test(path)) cleanup = renderEval(ctx, path.slice("/evals/".length));
   else mount(main, h("section", { class: "card" }, h("h1", {}, "Page not found"), h("a", { href: "#/deploy" }, "Go to the wizard")));
   main.focus({ preventScroll: true });
 }
