@@ -5,6 +5,7 @@ GET /v1/evals/{id}; the gate a campaign will ask; billing untouched."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
@@ -241,3 +242,57 @@ async def test_post_answers_at_once_and_the_run_is_queued(client, user, settings
         [task] = (await s.execute(select(Task).where(Task.handler == "evals.run"))).scalars()
         assert task.payload == {"eval_id": created["id"]} and task.status == "pending"
     assert json.loads(json.dumps(created))  # plain JSON
+
+
+async def test_a_crashed_run_resumes_its_unfinished_conversations(client, user, settings, llm_peer):
+    """A run picked up again (its process died, its lease expired) keeps the finished
+    conversations and simulates the ones that were pending or still running."""
+    from nova.models.evals import EvalConversation
+
+    models = scripted(agent=lambda p, i: BYE, lead=lambda p, i: ["Wrong number."])
+    created = await start(client, user, personas=["wrong_number"], conversations_per_persona=3)
+    async with session_scope() as s:
+        convs = list(
+            (
+                await s.execute(
+                    select(EvalConversation).where(EvalConversation.eval_id == created["id"])
+                )
+            ).scalars()
+        )
+        done, crashed, _pending = sorted(convs, key=lambda c: c.index)
+        done.status, done.turns, done.checks = "passed", 7, []  # finished before the crash
+        crashed.status = "running"  # in flight when the process died
+    await service.run_eval(settings, created["id"], models=models)
+    out = (await client.get(f"/v1/evals/{created['id']}", headers=user["headers"])).json()
+    by_index = {c["index"]: c for c in out["conversations"]}
+    assert by_index[0]["turns"] == 7  # kept, not simulated again
+    assert by_index[1]["status"] == by_index[2]["status"] == "passed"
+    assert by_index[1]["turns"] == 2 and out["status"] == "completed" and out["passed"] is True
+    # A finished run is never run again.
+    await service.run_eval(settings, created["id"], models=models)
+    again = (await client.get(f"/v1/evals/{created['id']}", headers=user["headers"])).json()
+    assert again["finished_at"] == out["finished_at"]
+
+
+async def test_the_running_task_keeps_its_lease(client, user, settings, llm_peer, clock):
+    import asyncio
+
+    from nova.models.events import Task
+
+    created = await start(client, user, personas=["hostile"])
+    async with session_scope() as s:
+        task = (await s.execute(select(Task).where(Task.dedupe_key == created["id"]))).scalar_one()
+        task.status, task.locked_until = "running", clock.now()
+    settings.task_lease_seconds = 0.03  # renewed every 10 ms of real time
+    stop = asyncio.Event()
+    beat = asyncio.create_task(service._renew_lease(settings, created["id"], stop))
+    clock.advance(100)
+    for _ in range(200):
+        async with session_scope() as s:
+            locked = (await s.get(Task, task.id)).locked_until
+        if locked == clock.now() + timedelta(seconds=0.03):
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await beat
+    assert locked == clock.now() + timedelta(seconds=0.03)
