@@ -216,6 +216,8 @@ class Settings(BaseSettings):
     eval_usd_per_million_output_tokens: float = Field(default=0.60, ge=0)
     # Custom personas an account may keep.
     eval_max_custom_personas: int = Field(default=50, ge=0)
+    # Evals one account may have queued or running at once (each spends LLM tokens).
+    eval_max_active_per_account: int = Field(default=3, ge=1)
 
     # --- webhooks (outbound) --------------------------------------------------------------
     webhook_ca_bundle: str | None = None

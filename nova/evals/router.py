@@ -46,7 +46,8 @@ async def delete_persona(persona_id: str, user: CurrentUser, session: SessionDep
     status_code=status.HTTP_202_ACCEPTED,
     response_model=EvalOut,
     responses={
-        400: {"description": "Unknown persona"},
+        400: {"description": "Unknown persona, or the goal's link is missing"},
+        429: {"description": "Too many of your evals are still in progress"},
         503: {"description": "No LLM is configured"},
     },
 )

@@ -33,7 +33,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nova.core import clock
 from nova.core.db import session_scope
-from nova.core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
+from nova.core.errors import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    ServiceUnavailable,
+    TooManyRequests,
+)
 from nova.core.events import enqueue
 from nova.core.settings import Settings
 from nova.evals import checks
@@ -244,6 +250,17 @@ async def create_eval(
         raise BadRequest("booking_link is required when goal is book_meeting")
     if body.goal == "close_sale" and not body.payment_link:
         raise BadRequest("payment_link is required when goal is close_sale")
+    active = await session.scalar(
+        select(func.count())
+        .select_from(EvalRun)
+        .where(EvalRun.user_id == user.id, EvalRun.status.in_(("queued", "running")))
+    )
+    if (active or 0) >= settings.eval_max_active_per_account:
+        raise TooManyRequests(
+            f"You already have {active} evals in progress (at most "
+            f"{settings.eval_max_active_per_account}): wait for one to finish",
+            retry_after=30,
+        )
     personas = await resolve_personas(session, user, body.personas)
     request = body.model_dump(mode="json", exclude={"personas"}, exclude_none=True)
     run = EvalRun(

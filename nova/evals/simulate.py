@@ -32,6 +32,11 @@ HANG_UP = re.compile(r"\[\s*hang(?:s|ing)?\s*up\s*\]", re.I)
 HANGUP_WAIT_SECONDS = 10.0
 
 
+class AgentFailed(Exception):  # noqa: N818 - reads as what happened
+    """The agent could not answer (its LLM failed for good): the conversation is an error,
+    not a verdict on the brief."""
+
+
 class SimReporter:
     """Takes the place of the worker's ``Reporter``: keeps every report in memory."""
 
@@ -193,6 +198,13 @@ async def simulate(
         )
     assert runner is not None  # the metadata is ours, so it is valid
     session, state = runner.session, runner.state
+    failures: list[str] = []
+
+    def on_error(ev: Any) -> None:
+        if not getattr(ev.error, "recoverable", True):
+            failures.append(str(getattr(ev.error, "error", None) or ev.error)[:500])
+
+    session.on("error", on_error)
     lead = Lead(persona, meta, persona_llm)
     turns, turn_cap_hit, lead_hung_up, last_words = 0, False, False, ""
     try:
@@ -211,7 +223,12 @@ async def simulate(
                 lead_hung_up = True
                 break
             if text:
-                await session.run(user_input=text)
+                try:
+                    await session.run(user_input=text)
+                except Exception as exc:
+                    failures.append(f"{type(exc).__name__}: {exc}"[:500])
+            if failures:
+                raise AgentFailed(f"the agent failed on lead turn {turns}: {failures[0]}")
         if state.hangup_requested and not runner.ended.is_set():
             await asyncio.wait_for(runner.ended.wait(), HANGUP_WAIT_SECONDS)
         agent_usage = _usage_of_session(session)

@@ -85,3 +85,25 @@ async def test_a_run_through_the_pump_against_the_loopback_openai_fake(
 BODY_OPENING = json.loads(answer({"response_format": {"json_schema": {"name": "call_brief"}}}))[
     "opening_line"
 ]
+
+
+async def test_a_failing_agent_llm_is_an_error_not_a_verdict(client, user, settings, openai_fake):
+    def agent_refused(body: dict):
+        if body.get("stream") and not _text(body["messages"][0]).startswith("You are role-playing"):
+            return {"status": 400, "error": {"message": "model not found"}}
+        return llm_peer(body)
+
+    openai_fake.chat = agent_refused
+    r = await client.post(
+        "/v1/evals", json={**BODY, "personas": ["hostile"]}, headers=user["headers"]
+    )
+    from nova.evals import service
+
+    await service.run_eval(settings, r.json()["id"])
+    out = (await client.get(f"/v1/evals/{r.json()['id']}", headers=user["headers"])).json()
+    [conv] = out["conversations"]
+    assert conv["status"] == "error"
+    assert conv["error"].startswith("AgentFailed: the agent failed on lead turn 1: ")
+    assert "model not found" in conv["error"]
+    [failure] = out["personas"][0]["failures"]
+    assert failure["check"] == "error" and out["passed"] is False

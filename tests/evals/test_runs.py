@@ -296,3 +296,22 @@ async def test_the_running_task_keeps_its_lease(client, user, settings, llm_peer
     stop.set()
     await beat
     assert locked == clock.now() + timedelta(seconds=0.03)
+
+
+async def test_evals_in_progress_per_account_are_capped(client, user, settings, llm_peer):
+    settings.eval_max_active_per_account = 2
+    first = await start(client, user, personas=["hostile"])
+    await start(client, user, personas=["hostile"])
+    r = await client.post(
+        "/v1/evals", json={**BODY, "personas": ["hostile"]}, headers=user["headers"]
+    )
+    assert r.status_code == 429 and r.headers["Retry-After"] == "30"
+    assert r.json()["detail"] == (
+        "You already have 2 evals in progress (at most 2): wait for one to finish"
+    )
+    # Another account is not affected; a finished eval frees a place.
+    other = await register(client, "other@example.com")
+    await start(client, other, personas=["hostile"])
+    models = scripted(agent=lambda p, i: BYE, lead=lambda p, i: ["No."])
+    await service.run_eval(settings, first["id"], models=models)
+    await start(client, user, personas=["hostile"])
