@@ -704,8 +704,17 @@ async def _renew_lease(settings: Settings, eval_id: str, stop: asyncio.Event) ->
             log.warning("could not renew the lease of eval %s", eval_id, exc_info=True)
 
 
+def _load_simulator() -> None:
+    """Import livekit's agents framework (~2 s the first time). Its plugins (the OpenAI one
+    in ``default_models``) refuse to register outside the main thread."""
+    import nova.evals.simulate  # noqa: F401
+
+
 async def run_eval(settings: Settings, eval_id: str, *, models: Models | None = None) -> None:
     """The ``evals.run`` task: simulate every unfinished conversation, then decide."""
+    # The first run in a control-plane process imports the agent framework: in a thread,
+    # so that requests keep being served meanwhile.
+    await asyncio.to_thread(_load_simulator)
     prepared = await _prepare(settings, eval_id)
     if prepared is None:
         return
