@@ -96,7 +96,9 @@ BRIEF_FIELDS = (
 def brief_inputs(source: Any) -> dict[str, Any]:
     """The brief-making fields of an eval request, a POST /calls body or a campaign."""
     get = source.get if isinstance(source, dict) else lambda k: getattr(source, k, None)
-    return {k: get(k) for k in BRIEF_FIELDS if get(k) not in (None, "", [])}
+    inputs = {k: get(k) for k in BRIEF_FIELDS if get(k) not in (None, "", [])}
+    inputs.setdefault("language", "en")  # the default of POST /calls and of evals
+    return inputs
 
 
 def brief_fingerprint(source: Any) -> str:

@@ -141,7 +141,9 @@ async def test_simulations_are_not_billed_but_their_llm_cost_is_shown(
 async def test_campaign_gate_latest_passing_eval(client, user, settings, llm_peer):
     polite = scripted(agent=lambda p, i: BYE, lead=lambda p, i: ["Wrong number."])
     rude = scripted(agent=lambda p, i: ["Whatever."] * 3, lead=lambda p, i: ["Wrong number."] * 3)
-    fingerprint = service.brief_fingerprint(BODY | {"language": "en"})
+    # The same brief as a POST /calls body would give it (language defaults to en).
+    fingerprint = service.brief_fingerprint(BODY | {"leads": [], "consent": True})
+    assert fingerprint == service.brief_fingerprint(BODY | {"language": "en"})
     user_id = user["user"]["id"]
     async with session_scope() as s:
         assert await service.latest_passing_eval(s, user_id, fingerprint) is None
