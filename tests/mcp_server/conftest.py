@@ -19,6 +19,9 @@ EXPECTED_TOOLS = {
     "register",
     "login",
     "place_calls",
+    "list_eval_personas",
+    "start_eval",
+    "get_eval",
     "get_call",
     "get_call_brief",
     "get_call_quality",
@@ -29,9 +32,6 @@ EXPECTED_TOOLS = {
     "delete_webhook",
     "test_webhook",
     "get_demo_token",
-    "list_eval_personas",
-    "start_eval",
-    "get_eval",
 }
 
 

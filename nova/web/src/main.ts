@@ -4,8 +4,8 @@ import { h, mount } from "./dom";
 import { renderAuth } from "./pages/auth";
 import { renderCall } from "./pages/call";
 import { renderCalls } from "./pages/calls";
-import { renderDeploy } from "./pages/deploy";
 import { renderEval, renderEvals } from "./pages/evals";
+import { renderDeploy } from "./pages/deploy";
 import { renderUsage } from "./pages/usage";
 import { renderWebhooks } from "./pages/webhooks";
 
@@ -86,10 +86,10 @@ async function route(): Promise<void> {
   else if (path === "/" || path === "/deploy") renderDeploy(ctx);
   else if (path === "/calls") cleanup = renderCalls(ctx);
   else if (callMatch) cleanup = renderCall(ctx, callMatch[1]);
-  else if (path === "/usage") void renderUsage(ctx);
-  else if (path === "/webhooks") void renderWebhooks(ctx);
   else if (path === "/evals") renderEvals(ctx);
   else if (/^\/evals\/[\w-]+$/.test(path)) cleanup = renderEval(ctx, path.slice("/evals/".length));
+  else if (path === "/usage") void renderUsage(ctx);
+  else if (path === "/webhooks") void renderWebhooks(ctx);
   else mount(main, h("section", { class: "card" }, h("h1", {}, "Page not found"), h("a", { href: "#/deploy" }, "Go to the wizard")));
   main.focus({ preventScroll: true });
 }
