@@ -41,6 +41,7 @@ ROUTER_MODULES: list[str] = [
     "nova.twilio_byo.router",
     "nova.billing.router",
     "nova.billing.router:referrals_router",
+    "nova.evals.router",
     "nova.api.web",
 ]
 

@@ -45,6 +45,7 @@ PLUGIN_MODULES: list[str] = [
     "nova.portals.plugin",
     "nova.telephony.reports",
     "nova.webhooks.plugin",
+    "nova.evals.plugin",
 ]
 
 DEFAULT_RETRY_DELAYS: tuple[float, ...] = (1, 5, 30, 120, 600, 1800, 3600)

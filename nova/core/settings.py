@@ -202,6 +202,23 @@ class Settings(BaseSettings):
     # SIP dial ring timeout, seconds.
     agent_ring_timeout_seconds: int = 45
 
+    # --- evals (simulated calls against personas) --------------------------------------------
+    # Conversations one eval run simulates at once (each is the agent and a persona LLM).
+    eval_concurrency: int = Field(default=8, ge=1, le=100)
+    # Model playing the persona (the lead); empty means llm_model.
+    eval_persona_model: str | None = None
+    # One simulated conversation (agent, persona and judge) must finish within this.
+    eval_conversation_timeout_seconds: float = Field(default=180.0, gt=0)
+    # A whole run (the background task's own limit).
+    eval_run_timeout_seconds: float = Field(default=3600.0, gt=0)
+    # Prices used to show what a run cost in LLM tokens, USD per million tokens.
+    eval_usd_per_million_input_tokens: float = Field(default=0.15, ge=0)
+    eval_usd_per_million_output_tokens: float = Field(default=0.60, ge=0)
+    # Custom personas an account may keep.
+    eval_max_custom_personas: int = Field(default=50, ge=0)
+    # Evals one account may have queued or running at once (each spends LLM tokens).
+    eval_max_active_per_account: int = Field(default=3, ge=1)
+
     # --- webhooks (outbound) --------------------------------------------------------------
     webhook_ca_bundle: str | None = None
     # Subnets webhook URLs may point at despite the SSRF guard (with ssrf_allow_cidrs).

@@ -26,6 +26,7 @@ from pydantic import EmailStr, Field, ValidationError
 
 from nova import __version__
 from nova.mcp_server.client import NovaAPIError, NovaClient
+from nova.mcp_server.evals import register_eval_tools
 from nova.mcp_server.models import (
     UUID_PATTERN,
     AuthOut,
@@ -71,6 +72,8 @@ Nova dispatches AI voice-agent calls to sales leads. Typical flow:
    to join a demo call from a browser, get_call_quality(call_id) once it has ended.
 5. create_webhook / list_webhooks / test_webhook / delete_webhook for durable lifecycle
    events. The full API reference is the resource nova://docs/api-reference.
+6. Before calling real leads, start_eval tests the agent on the brief against personas
+   (simulated calls, not billed); get_eval(eval_id) until completed.
 Errors from the API come back as tool errors with the HTTP status and the API's detail:
 401 = token missing/invalid, 402 = out of minutes, 404 = unknown or expired, 429 = rate
 limited (wait for the Retry-After seconds before trying again)."""
@@ -626,6 +629,8 @@ def build_server(provider: ClientProvider, *, name: str = "nova") -> MCPServer:
             data = await api.post(f"/v1/webhooks/{_id(webhook_id)}/test")
         result = data if isinstance(data, dict) else ({"value": data} if data is not None else None)
         return WebhookTestOut(webhook_id=webhook_id, result=result)
+
+    register_eval_tools(server, provider)
 
     # --- resources ---------------------------------------------------------------------
     @server.resource(

@@ -12,6 +12,7 @@ from nova.models.billing import (
     ZiinaPayment,
 )
 from nova.models.calls import Call, CallContext
+from nova.models.evals import EvalConversation, EvalPersona, EvalRun
 from nova.models.events import Event, Task
 from nova.models.idempotency import IdempotencyRecord
 from nova.models.portals import PortalIntegration, PortalLead
@@ -29,6 +30,9 @@ __all__ = [
     "CallContext",
     "CallScore",
     "DoNotCall",
+    "EvalConversation",
+    "EvalPersona",
+    "EvalRun",
     "Event",
     "FineTuneRun",
     "IdempotencyRecord",

@@ -2,7 +2,8 @@
 
 ``chat`` decides each /v1/chat/completions answer: return a string (the assistant content),
 a dict (a full response or {"status": 500, "error": {...}} to fail), or raise. Requests are
-recorded. ``delay`` simulates a slow model. Extra routes (files, fine_tuning) can be added
+recorded. ``delay`` simulates a slow model. A request with ``stream: true`` gets the same
+answer as server-sent chunks (what livekit's OpenAI plugin asks for). Extra routes (files, fine_tuning) can be added
 with ``route(method, path, handler)``.
 """
 
@@ -80,4 +81,32 @@ class FakeOpenAI(LoopbackServer):
         if isinstance(result, str):
             result = chat_response(result, model=body.get("model", "fake-model"))
         status = result.pop("status", 200) if isinstance(result, dict) else 200
+        if body.get("stream") and status == 200:
+            return await self._stream(request, result)
         return web.Response(status=status, body=json.dumps(result), content_type="application/json")
+
+    async def _stream(self, request: web.Request, result: dict) -> web.StreamResponse:
+        """``stream=true``: the same answer as server-sent chunks, as the API streams it
+        (role and content, then tool calls, the finish reason, and the usage last)."""
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        base = {"id": result["id"], "object": "chat.completion.chunk", "created": result["created"]}
+        base["model"] = result["model"]
+        choice = result["choices"][0]
+        message = choice["message"]
+
+        async def send(choices: list, **extra: Any) -> None:
+            payload = json.dumps({**base, "choices": choices, **extra})
+            await resp.write(f"data: {payload}\n\n".encode())
+
+        delta: dict[str, Any] = {"role": "assistant", "content": message.get("content") or ""}
+        await send([{"index": 0, "delta": delta, "finish_reason": None}])
+        for i, tc in enumerate(message.get("tool_calls") or []):
+            tool_delta = {"tool_calls": [{"index": i, **tc}]}
+            await send([{"index": 0, "delta": tool_delta, "finish_reason": None}])
+        await send([{"index": 0, "delta": {}, "finish_reason": choice.get("finish_reason")}])
+        if (body_usage := result.get("usage")) is not None:
+            await send([], usage=body_usage)
+        await resp.write(b"data: [DONE]\n\n")
+        await resp.write_eof()
+        return resp

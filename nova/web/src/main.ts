@@ -4,6 +4,7 @@ import { h, mount } from "./dom";
 import { renderAuth, renderForgot, renderReset } from "./pages/auth";
 import { renderCall } from "./pages/call";
 import { renderCalls } from "./pages/calls";
+import { renderEval, renderEvals } from "./pages/evals";
 import { renderDeploy } from "./pages/deploy";
 import { renderTransfer } from "./pages/transfer";
 import { renderUsage } from "./pages/usage";
@@ -62,6 +63,7 @@ function renderNav(): void {
     nav,
     link("#/deploy", "Deploy agent"),
     link("#/calls", "Calls"),
+    link("#/evals", "Simulations"),
     link("#/usage", "Usage & plan"),
     link("#/webhooks", "Webhooks"),
     link("#/transfer", "Transfer"),
@@ -100,6 +102,8 @@ async function route(): Promise<void> {
   else if (path === "/" || path === "/deploy") renderDeploy(ctx);
   else if (path === "/calls") cleanup = renderCalls(ctx);
   else if (callMatch) cleanup = renderCall(ctx, callMatch[1]);
+  else if (path === "/evals") renderEvals(ctx);
+  else if (/^\/evals\/[\w-]+$/.test(path)) cleanup = renderEval(ctx, path.slice("/evals/".length));
   else if (path === "/usage") void renderUsage(ctx);
   else if (path === "/webhooks") void renderWebhooks(ctx);
   else if (path === "/transfer") void renderTransfer(ctx);

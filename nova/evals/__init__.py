@@ -1,0 +1,1 @@
+"""Simulated calls: the real agent, in text mode, against personas, before it dials anyone."""
