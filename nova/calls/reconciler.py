@@ -71,7 +71,8 @@ async def reconcile(settings: Settings) -> dict[str, int]:
     async with session_scope() as s:
         for call in late:
             limit = _limit(call, settings)
-            reason = f"no end report {limit} s (maximum duration) + {grace.seconds} s after start"
+            extra = settings.reconcile_grace_seconds
+            reason = f"no end report {limit} s (maximum duration) + {extra} s after start"
             if await _end(s, call.id, reason):
                 ended["overdue"] += 1
         for call in others:
