@@ -159,7 +159,7 @@ async def insert_at_once(conn: AsyncConnection, tables: list[tuple[Table, list[d
     parts = [(table, rows) for table, rows in tables if rows]
     if not parts:
         return
-    parts = [(table, _with_defaults(table, rows)) for table, rows in parts]
+    parts = [(table, with_defaults(table, rows)) for table, rows in parts]
     shape = tuple((table.name, len(rows), tuple(rows[0])) for table, rows in parts)
     stmt = _ONE_STATEMENT.get(shape)
     if stmt is None:
@@ -191,7 +191,7 @@ async def insert_at_once(conn: AsyncConnection, tables: list[tuple[Table, list[d
 _ONE_STATEMENT: dict[tuple, Any] = {}
 
 
-def _with_defaults(table: Table, rows: list[dict]) -> list[dict]:
+def with_defaults(table: Table, rows: list[dict]) -> list[dict]:
     """Rows with the table's Python-side column defaults filled in: a VALUES list, unlike
     an executemany, does not apply them to columns a row leaves out."""
     missing = _missing_defaults(table, tuple(rows[0]))
