@@ -191,6 +191,7 @@ async def _dispatch_and_record(
     adopt: bool,
     done_task: str | None,
     commit: bool = True,
+    fast: bool = False,
 ) -> None:
     """Steps 3 and 4: dispatch every call at once, then record the outcomes."""
     ids = [r["id"] for r in rows]
@@ -208,7 +209,7 @@ async def _dispatch_and_record(
                 message=MSG_DISPATCHED,
             )
     await repository.record_outcomes(
-        session, rows, announce=_announce, done_task=done_task, commit=commit
+        session, rows, announce=_announce, done_task=done_task, commit=commit, fast=fast
     )
     for row in rows:
         if row["status"] == "failed":
@@ -294,6 +295,7 @@ async def place(
             [metadata_for(settings, p.call, p.context, plan) for p in allowed],
             adopt=False,
             done_task=recovery["id"] if recovery else None,
+            fast=fast,
         )
     return [p.call for p in batch]
 
