@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from nova.billing import metering
@@ -224,6 +224,13 @@ async def call_in_room(session: AsyncSession, room_name: str) -> Call | None:
     return (
         await session.execute(select(Call).where(Call.room_name == room_name).limit(1))
     ).scalar_one_or_none()
+
+
+async def count_in_progress(session: AsyncSession) -> int:
+    n = await session.scalar(
+        select(func.count()).select_from(Call).where(Call.status == "in_progress")
+    )
+    return int(n or 0)
 
 
 # --- the reconciler -------------------------------------------------------------------------

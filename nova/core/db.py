@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Table, bindparam, event, make_url
+from sqlalchemy import Table, bindparam, event, make_url, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -126,6 +126,12 @@ async def get_session() -> AsyncIterator[AsyncSession]:
     """FastAPI dependency: one transaction per request."""
     async with session_scope() as session:
         yield session
+
+
+async def ping_database() -> None:
+    """One round trip to the database (health checks); raises when it is unreachable."""
+    async with session_scope() as session:
+        await session.execute(text("SELECT 1"))
 
 
 def on_commit(hook: Callable[[Session], None]) -> None:
