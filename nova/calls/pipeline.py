@@ -32,7 +32,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -310,23 +310,22 @@ def context_row_of(ctx: CallContext) -> dict[str, Any]:
 
 async def resume(
     session: AsyncSession, settings: Settings, call_ids: Sequence[str], *, commit: bool = True
-) -> None:
+) -> datetime | None:
     """Carry recorded calls that are still ``pending`` through the rest of the pipeline: a
     batch whose process died before its outcome was recorded, or a deferred call whose time
     has come. The gate is asked again for calls it deferred; minutes are held for calls that
-    hold none; then dispatch (adopting an agent an earlier attempt sent) and outcome."""
+    hold none; then dispatch (adopting an agent an earlier attempt sent) and outcome.
+    Returns when the earliest call left waiting (deferred, not due yet) may be dialed."""
     pending = await repository.pending_with_contexts(session, call_ids)
-    if not pending:
-        return
     now = clock.now()
-    later = [c.not_before for c, _ in pending if c.not_before is not None and c.not_before > now]
-    if later:
-        raise Retry("deferred call not due yet", delay=(min(later) - now).total_seconds())
+    waiting = [c.not_before for c, _ in pending if c.not_before and c.not_before > now]
     by_owner: dict[str | None, list[tuple[Call, CallContext]]] = {}
     for call, ctx in pending:
-        by_owner.setdefault(call.user_id, []).append((call, ctx))
+        if not (call.not_before and call.not_before > now):
+            by_owner.setdefault(call.user_id, []).append((call, ctx))
     for owner_id, items in by_owner.items():
         await _resume_for_owner(session, settings, owner_id, items, commit=commit)
+    return min(waiting) if waiting else None
 
 
 async def _resume_for_owner(
@@ -410,4 +409,8 @@ async def _resume_for_owner(
 @task_handler(DISPATCH_TASK, max_attempts=10, retry_delays=(5, 15, 60, 300, 900))
 async def dispatch_recorded(session: AsyncSession, payload: dict) -> None:
     """The recovery task of a batch (or a deferred call's task): see ``resume``."""
-    await resume(session, get_settings(), payload["call_ids"], commit=False)
+    # Each step commits: a crash after any of them leaves this task to run again, and the
+    # re-run finds only what is still pending.
+    waiting = await resume(session, get_settings(), payload["call_ids"])
+    if waiting is not None:
+        raise Retry("deferred call not due yet", delay=(waiting - clock.now()).total_seconds())

@@ -9,14 +9,16 @@ anything: an ``Allowed`` dial goes on, a ``Deferred`` one is recorded and dialed
 ``until`` (the gate is asked again then), a ``Blocked`` one is recorded as failed with the
 reason as its error, so "why was this number not called?" always has an answer.
 
-Today the gate knows one rule: a number that asked this account (or anonymous demos) not to
-be called again is blocked. Calling windows, caps and consent by country (DECISIONS.md,
-"Compliance gate") fill in ``_decide`` later; the interface stays.
+Today the gate knows one rule of its own: a number that asked this account (or anonymous
+demos) not to be called again is blocked. Calling windows, caps and consent by country
+(DECISIONS.md, "Compliance gate") fill in ``_decide`` later, or plug in as rules
+(``add_rule``: a function of the dial returning a decision, or None to have no opinion;
+the first decision that is not ``Allowed`` wins); the interface stays.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -60,6 +62,15 @@ class Blocked:
 
 Decision = Allowed | Deferred | Blocked
 ALLOWED = Allowed()
+Rule = Callable[[Dial], Decision | None]
+_rules: list[Rule] = []
+
+
+def add_rule(rule: Rule) -> Callable[[], None]:
+    """Ask ``rule`` about every dial from now on. Returns a function that removes it."""
+    _rules.append(rule)
+    return lambda: _rules.remove(rule) if rule in _rules else None
+
 
 # Built once: constructing the expression costs more CPU than running it on SQLite.
 _DO_NOT_CALL = select(DoNotCall.owner_id, DoNotCall.phone).where(
@@ -90,4 +101,8 @@ async def decide(db: AsyncSession | AsyncConnection, dial: Dial) -> Decision:
 def _decide(dial: Dial, opted_out: bool) -> Decision:
     if opted_out:
         return Blocked(OPTED_OUT)
+    for rule in _rules:
+        decision = rule(dial)
+        if decision is not None and not isinstance(decision, Allowed):
+            return decision
     return ALLOWED
