@@ -37,11 +37,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from nova.billing import metering
 from nova.calls import repository
 from nova.compliance import gate
 from nova.core import clock
 from nova.core.errors import NovaError
-from nova.core.events import Retry, task_handler, task_row
+from nova.core.events import Retry, enqueue, task_handler, task_row
 from nova.core.settings import Settings, get_settings
 from nova.models.calls import Call, CallContext
 from nova.models.user import User
@@ -190,7 +191,6 @@ async def _dispatch_and_record(
     *,
     adopt: bool,
     done_task: str | None,
-    commit: bool = True,
     fast: bool = False,
 ) -> None:
     """Steps 3 and 4: dispatch every call at once, then record the outcomes."""
@@ -209,7 +209,7 @@ async def _dispatch_and_record(
                 message=MSG_DISPATCHED,
             )
     await repository.record_outcomes(
-        session, rows, announce=_announce, done_task=done_task, commit=commit, fast=fast
+        session, rows, announce=_announce, done_task=done_task, fast=fast
     )
     for row in rows:
         if row["status"] == "failed":
@@ -236,38 +236,15 @@ async def place(
     allowed calls' minutes do not fit. Commits ``session`` after the record and after the
     outcome. ``fast``: see ``repository`` (anonymous batches on PostgreSQL)."""
     now = clock.now()
-    dials = [
-        gate.Dial(
-            phone=p.call["phone"],
-            owner_id=owner_id,
-            mode=p.call["mode"],
-            at=now,
-            purpose=purpose,
-            call_id=p.call["id"],
-        )
-        for p in batch
-    ]
+    ids = [p.call["id"] for p in batch]
+    dials = [_dial(p.call, owner_id, purpose, now) for p in batch]
     async with repository.reader(session, fast=fast) as db:
         decisions = await gate.decide_all(db, dials)
-    allowed: list[PreparedCall] = []
-    tasks: list[dict[str, Any]] = []
-    for p, decision in zip(batch, decisions, strict=True):
+    for p in batch:
         p.call["max_duration_seconds"] = plan.max_duration_seconds
-        if isinstance(decision, gate.Allowed):
-            p.call["reserved_seconds"] = reserve_seconds
-            allowed.append(p)
-        elif isinstance(decision, gate.Blocked):
-            p.call.update(status="failed", error=decision.reason[:1000], message=MSG_BLOCKED)
-        else:
-            p.call.update(
-                not_before=decision.until,
-                message=f"Call deferred until {_iso(decision.until)}: {decision.reason}"[:500],
-            )
-            tasks.append(
-                task_row(DISPATCH_TASK, {"call_ids": [p.call["id"]]}, run_at=decision.until)
-            )
-    ids = [p.call["id"] for p in batch]
+    allowed, tasks = _apply(batch, decisions, reserve_seconds)
     await _step("gated", ids)
+
     recovery = None
     if allowed:
         recovery = task_row(
@@ -287,17 +264,55 @@ async def place(
         fast=fast,
     )
     await _step("recorded", ids)
-    if allowed:
+
+    if recovery is not None:
         await _dispatch_and_record(
             session,
             settings,
             [p.call for p in allowed],
             [metadata_for(settings, p.call, p.context, plan) for p in allowed],
             adopt=False,
-            done_task=recovery["id"] if recovery else None,
+            done_task=recovery["id"],
             fast=fast,
         )
     return [p.call for p in batch]
+
+
+def _dial(call: Mapping[str, Any], owner_id: str | None, purpose: gate.Purpose, at) -> gate.Dial:
+    return gate.Dial(
+        phone=call["phone"],
+        owner_id=owner_id,
+        mode=call["mode"],
+        at=at,
+        purpose=purpose,
+        call_id=call["id"],
+    )
+
+
+def _deferral(until: datetime, reason: str) -> str:
+    return f"Call deferred until {_iso(until)}: {reason}"[:500]
+
+
+def _apply(
+    batch: Sequence[PreparedCall], decisions: Sequence[gate.Decision], reserve_seconds: int
+) -> tuple[list[PreparedCall], list[dict[str, Any]]]:
+    """Mark each new call with its gate decision; returns the allowed calls and the tasks
+    that will dial the deferred ones."""
+    allowed: list[PreparedCall] = []
+    tasks: list[dict[str, Any]] = []
+    for p, decision in zip(batch, decisions, strict=True):
+        if isinstance(decision, gate.Allowed):
+            p.call["reserved_seconds"] = reserve_seconds
+            allowed.append(p)
+        elif isinstance(decision, gate.Blocked):
+            p.call.update(status="failed", error=decision.reason[:1000], message=MSG_BLOCKED)
+        else:
+            p.call.update(
+                not_before=decision.until, message=_deferral(decision.until, decision.reason)
+            )
+            payload = {"call_ids": [p.call["id"]]}
+            tasks.append(task_row(DISPATCH_TASK, payload, run_at=decision.until))
+    return allowed, tasks
 
 
 def row_of(call: Call) -> dict[str, Any]:
@@ -309,7 +324,7 @@ def context_row_of(ctx: CallContext) -> dict[str, Any]:
 
 
 async def resume(
-    session: AsyncSession, settings: Settings, call_ids: Sequence[str], *, commit: bool = True
+    session: AsyncSession, settings: Settings, call_ids: Sequence[str]
 ) -> datetime | None:
     """Carry recorded calls that are still ``pending`` through the rest of the pipeline: a
     batch whose process died before its outcome was recorded, or a deferred call whose time
@@ -324,7 +339,7 @@ async def resume(
         if not (call.not_before and call.not_before > now):
             by_owner.setdefault(call.user_id, []).append((call, ctx))
     for owner_id, items in by_owner.items():
-        await _resume_for_owner(session, settings, owner_id, items, commit=commit)
+        await _resume_for_owner(session, settings, owner_id, items)
     return min(waiting) if waiting else None
 
 
@@ -333,8 +348,6 @@ async def _resume_for_owner(
     settings: Settings,
     owner_id: str | None,
     items: list[tuple[Call, CallContext]],
-    *,
-    commit: bool,
 ) -> None:
     rows = [(row_of(c), context_row_of(x)) for c, x in items]
     failed: list[dict[str, Any]] = []
@@ -342,17 +355,7 @@ async def _resume_for_owner(
     was_deferred = [r for r, _ in rows if r["not_before"] is not None]
     decisions = {}
     if was_deferred:
-        dials = [
-            gate.Dial(
-                phone=r["phone"],
-                owner_id=owner_id,
-                mode=r["mode"],
-                at=clock.now(),
-                purpose="retry",
-                call_id=r["id"],
-            )
-            for r in was_deferred
-        ]
+        dials = [_dial(r, owner_id, "retry", clock.now()) for r in was_deferred]
         decisions = dict(
             zip([r["id"] for r in was_deferred], await gate.decide_all(session, dials), strict=True)
         )
@@ -365,15 +368,11 @@ async def _resume_for_owner(
             failed.append(row)
             continue
         if isinstance(decision, gate.Deferred):
-            message = f"Call deferred until {_iso(decision.until)}: {decision.reason}"
+            message = _deferral(decision.until, decision.reason)
             await repository.defer(session, row["id"], decision.until, message)
-            from nova.core.events import enqueue
-
             await enqueue(session, DISPATCH_TASK, {"call_ids": [row["id"]]}, run_at=decision.until)
             continue
         if owner_id is not None and not row["reserved_seconds"] and reserve_seconds:
-            from nova.billing import metering
-
             try:
                 async with session.begin_nested():
                     await metering.reserve(session, owner_id, [row["id"]], reserve_seconds)
@@ -402,7 +401,6 @@ async def _resume_for_owner(
             metas,
             adopt=True,
             done_task=None,
-            commit=commit,
         )
 
 

@@ -24,6 +24,16 @@ from nova.models.user import User
 PHONES = ["+971501234567", "+971501234568", "+971501234569"]
 
 
+def batch_request() -> CallBatchRequest:
+    return CallBatchRequest(
+        owner_email="owner@example.com",
+        product="CloudSync CRM",
+        goal="qualify_interest",
+        consent=True,
+        leads=[{"phone": p, "name": f"Lead {i}"} for i, p in enumerate(PHONES)],
+    )
+
+
 def _line(out: str, text: str) -> None:
     with open(out, "a") as f:
         f.write(text + "\n")
@@ -42,16 +52,9 @@ async def main(out: str, step: str, user_id: str, batch_id: str) -> None:
         return None
 
     pipeline.observe(stop_at)
-    request = CallBatchRequest(
-        owner_email="owner@example.com",
-        product="CloudSync CRM",
-        goal="qualify_interest",
-        consent=True,
-        leads=[{"phone": p, "name": f"Lead {i}"} for i, p in enumerate(PHONES)],
-    )
     async with session_scope() as s:
         user = await s.get(User, user_id)
-        await place_calls(s, settings, request, user, batch_id=batch_id)
+        await place_calls(s, settings, batch_request(), user, batch_id=batch_id)
     _line(out, "done")
     await dispose_engine()
 

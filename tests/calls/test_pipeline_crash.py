@@ -22,7 +22,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from nova.calls.schemas import CallBatchRequest
 from nova.calls.service import place_calls
 from nova.core import clock as clock_mod
 from nova.core.db import session_scope
@@ -31,7 +30,7 @@ from nova.models.billing import BillingAccount, MinuteReservation
 from nova.models.calls import Call
 from nova.models.events import Event, Task
 from nova.models.user import User
-from tests.calls.crash_child import PHONES
+from tests.calls.crash_child import batch_request
 from tests.core.test_outbox_crash import _settle
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,16 +148,9 @@ async def test_sigkill_at_each_step_boundary(
             clock_mod.set_clock(old)
     else:
         # The client retries the same request (same idempotency key → same batch id).
-        request = CallBatchRequest(
-            owner_email="owner@example.com",
-            product="CloudSync CRM",
-            goal="qualify_interest",
-            consent=True,
-            leads=[{"phone": p, "name": f"Lead {i}"} for i, p in enumerate(PHONES)],
-        )
         async with session_scope() as s:
             owner = await s.get(User, user_id)
-            resp = await place_calls(s, settings, request, owner, batch_id=batch_id)
+            resp = await place_calls(s, settings, batch_request(), owner, batch_id=batch_id)
         assert resp.total == 3
 
     calls, account, holds, started, tasks = await _state()
