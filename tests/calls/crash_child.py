@@ -2,7 +2,9 @@
 
     python tests/calls/crash_child.py OUT STEP USER_ID BATCH_ID
 
-Places a three-lead batch for USER_ID through ``place_calls`` (batch id BATCH_ID) and, at
+Places a three-lead batch for USER_ID through ``place_calls`` (batch id BATCH_ID; USER_ID
+``anonymous``: an anonymous batch with ``single_statement``, as POST /calls without an
+Idempotency-Key) and, at
 the dial pipeline's step boundary STEP (gated | recorded | dispatched | finished), writes
 ``at STEP`` to OUT and waits there, so the parent can SIGKILL it exactly between two steps.
 LiveKit and the database come from the environment.
@@ -53,8 +55,11 @@ async def main(out: str, step: str, user_id: str, batch_id: str) -> None:
 
     pipeline.observe(stop_at)
     async with session_scope() as s:
-        user = await s.get(User, user_id)
-        await place_calls(s, settings, batch_request(), user, batch_id=batch_id)
+        if user_id == "anonymous":  # as POST /calls without a key: the fast path
+            await place_calls(s, settings, batch_request(), None, single_statement=True)
+        else:
+            user = await s.get(User, user_id)
+            await place_calls(s, settings, batch_request(), user, batch_id=batch_id)
     _line(out, "done")
     await dispose_engine()
 

@@ -84,7 +84,7 @@ async def _state():
     return calls, account, holds, started, tasks
 
 
-def _check_invariants(livekit, calls, account, holds, started) -> None:
+def _check_invariants(livekit, calls, account, holds, started, unit: int = 60) -> None:
     """What must hold at any moment, crash or not."""
     per_room = Counter(d.room for d in livekit.dispatches.values())
     assert all(n == 1 for n in per_room.values()), per_room  # never two agents for one lead
@@ -92,28 +92,38 @@ def _check_invariants(livekit, calls, account, holds, started) -> None:
     for room in per_room:  # never an agent without a durable record holding its minutes
         assert room in by_room, "an agent was dispatched for a call with no record"
         call = by_room[room]
-        assert call.reserved_seconds == 60 or call.status == "failed"
+        assert call.reserved_seconds == unit or call.status == "failed"
     live = [c for c in calls if c.status == "in_progress"]
     for c in live:
         assert livekit.dispatches[c.dispatch_id].room == c.room_name
     announced = Counter(e.data["call_id"] for e in started)
     assert announced == Counter(c.id for c in live)  # each live call announced exactly once
     unsettled = [h for h in holds if h.settled_at is None]
-    assert sorted(h.call_id for h in unsettled) == sorted(
-        c.id for c in calls if c.status in ("pending", "in_progress")
-    )
-    assert account.seconds_reserved == 60 * len(unsettled)
+    holding = [c.id for c in calls if c.status in ("pending", "in_progress") and unit]
+    assert sorted(h.call_id for h in unsettled) == sorted(holding)  # anonymous: none
+    assert account.seconds_reserved == unit * len(unsettled)
 
 
 STEPS = ["gated", "recorded", "dispatched", "finished"]
 
 
-@pytest.mark.parametrize("recovery", ["pump", "retry"])
+@pytest.mark.parametrize(
+    ("caller", "recovery"),
+    [
+        ("account", "pump"),
+        ("account", "retry"),
+        # An anonymous batch without Idempotency-Key: on PostgreSQL the one-statement writes.
+        ("anonymous", "pump"),
+    ],
+)
 @pytest.mark.parametrize("step", STEPS)
 async def test_sigkill_at_each_step_boundary(
-    step, recovery, database_url, tmp_path, livekit, user, settings, pump
+    step, caller, recovery, database_url, tmp_path, livekit, user, settings, pump
 ):
-    user_id, batch_id = user["user"]["id"], new_id()
+    metered = caller == "account"
+    user_id = user["user"]["id"] if metered else "anonymous"
+    batch_id = new_id() if metered else "-"
+    unit = 60 if metered else 0
     # LiveKit fails one of the batch's three dispatches (the second request it receives).
     livekit.hooks[("AgentDispatchService", "CreateDispatch")] = _fail_second()
     out = tmp_path / "steps.log"
@@ -122,20 +132,20 @@ async def test_sigkill_at_each_step_boundary(
     await _settle(database_url)
 
     calls, account, holds, started, tasks = await _state()
-    _check_invariants(livekit, calls, account, holds, started)
+    _check_invariants(livekit, calls, account, holds, started, unit)
     dispatch_attempts = len(livekit.calls("AgentDispatchService", "CreateDispatch"))
     if step == "gated":  # nothing written, nothing dialed
         assert calls == [] and dispatch_attempts == 0 and account.seconds_reserved == 0
     elif step == "recorded":  # written and held, not dialed yet
         assert [c.status for c in calls] == ["pending"] * 3 and dispatch_attempts == 0
-        assert account.seconds_reserved == 180
+        assert account.seconds_reserved == 3 * unit
     elif step == "dispatched":  # two agents out, one failure, nothing recorded about it
         assert [c.status for c in calls] == ["pending"] * 3
         assert dispatch_attempts == 3 and len(livekit.dispatches) == 2
-        assert account.seconds_reserved == 180
+        assert account.seconds_reserved == 3 * unit
     else:  # the outcome is recorded: two live calls, one failed with its hold released
         assert sorted(c.status for c in calls) == ["failed", "in_progress", "in_progress"]
-        assert account.seconds_reserved == 120
+        assert account.seconds_reserved == 2 * unit
         assert {t.status for t in tasks} == {"done"}
 
     if recovery == "pump":
@@ -154,7 +164,7 @@ async def test_sigkill_at_each_step_boundary(
         assert resp.total == 3
 
     calls, account, holds, started, tasks = await _state()
-    _check_invariants(livekit, calls, account, holds, started)
+    _check_invariants(livekit, calls, account, holds, started, unit)
     statuses = sorted(c.status for c in calls)
     if step == "gated":
         # Nothing was recorded: the pump has nothing to do; a retried request places it now.
