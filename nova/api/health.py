@@ -19,14 +19,12 @@ from collections.abc import Awaitable, Callable
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import func, select, text
 
 from nova.api.deps import SettingsDep
 from nova.core import clock
-from nova.core.db import session_scope
+from nova.core.db import ping_database, session_scope
 from nova.core.ratelimit import RedisRateLimiter, get_limiter
 from nova.core.settings import Settings
-from nova.models.calls import Call
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger("nova.health")
@@ -43,8 +41,7 @@ def register_probe(name: str, probe: Probe) -> None:
 
 
 async def _database(_: Settings) -> ProbeResult:
-    async with session_scope() as session:
-        await session.execute(text("SELECT 1"))
+    await ping_database()
     return True, "ok"
 
 
@@ -99,11 +96,10 @@ async def _run_probe(name: str, probe: Probe, settings: Settings) -> dict:
 
 
 async def active_calls() -> int:
+    from nova.calls import repository
+
     async with session_scope() as session:
-        n = await session.scalar(
-            select(func.count()).select_from(Call).where(Call.status == "in_progress")
-        )
-    return int(n or 0)
+        return await repository.count_in_progress(session)
 
 
 @router.get("/health")

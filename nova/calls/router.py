@@ -116,12 +116,20 @@ async def create_calls(request: Request, session: SessionDep, settings: Settings
     service.validate_batch(settings, batch)
 
     key = request.headers.get(idempotency.HEADER)
+    scope = idempotency.scope_for("POST /calls", user_id=user.id if user else None, ip=ip)
 
     async def work() -> tuple[int, Any]:
         if user is not None:
             await service.precheck_minutes(settings, user, len(batch.leads))
         result = await service.place_calls(
-            session, settings, batch, user, client_ip=ip, single_statement=key is None
+            session,
+            settings,
+            batch,
+            user,
+            client_ip=ip,
+            single_statement=key is None,
+            # A retry of a request that died after recording its calls resumes them.
+            batch_id=service.batch_id_for(scope, key) if key else None,
         )
         return 200, result.model_dump(mode="json")
 
@@ -129,7 +137,7 @@ async def create_calls(request: Request, session: SessionDep, settings: Settings
         session,
         settings,
         key=key,
-        scope=idempotency.scope_for("POST /calls", user_id=user.id if user else None, ip=ip),
+        scope=scope,
         payload=raw,
         work=work,
     )

@@ -24,7 +24,7 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin
 
 import httpx
 
@@ -165,25 +165,17 @@ async def _open(
 ) -> httpx.Response:
     """Open ``url`` as a stream on its vetted address (the Host header and TLS name keep the
     original host). Never follows redirects."""
-    target = await netguard.vet(url, schemes=SCHEMES, allowed=allowed)
-    parts = urlsplit(url)
-    ip = ipaddress.ip_address(target.addresses[0])
-    ip_host = f"[{ip}]" if ip.version == 6 else str(ip)
-    pinned = urlunsplit(
-        (parts.scheme, f"{ip_host}:{target.port}", parts.path or "/", parts.query, "")
-    )
-    default_port = 443 if target.scheme == "https" else 80
-    host_header = target.host if target.port == default_port else f"{target.host}:{target.port}"
+    pinned = await netguard.pin(url, schemes=SCHEMES, allowed=allowed)
     request = client.build_request(
         "GET",
-        pinned,
+        pinned.url,
         headers={
-            "Host": host_header,
+            "Host": pinned.host_header,
             "User-Agent": f"NovaBot/{__version__} (+brief generation)",
             "Accept": "text/html,application/xhtml+xml,text/plain;q=0.8",
             "Accept-Encoding": "identity",
         },
-        extensions={"sni_hostname": target.host} if target.scheme == "https" else {},
+        extensions={"sni_hostname": pinned.server_hostname} if pinned.server_hostname else {},
     )
     return await client.send(request, stream=True, follow_redirects=False)
 

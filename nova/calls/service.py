@@ -1,36 +1,35 @@
-"""Calls: validate a batch, build per-lead briefs, dispatch one LiveKit agent per lead.
+"""Calls: validate a batch, write a brief per lead, place the calls through the dial pipeline.
 
-``place_calls`` is the one entry point, usable outside HTTP (e.g. a portal lead handled in
-the background)::
+``place_calls`` is the one entry point for a batch, usable outside HTTP (a portal lead is
+placed by a background task the same way)::
 
     response = await place_calls(session, settings, CallBatchRequest(...), user, client_ip=None)
 
-It never commits (the caller's unit of work does) and keeps the caller's transaction short:
-the website fetch and the briefs (the slow, networked part) run before the first statement,
-so no database lock is held while an LLM thinks. Then: the minute check for accounts (402,
-the account row stays locked until the caller commits), one LiveKit room + agent dispatch
-per lead (concurrently; a failure marks only that lead ``failed``), and, in the caller's
-transaction, the Call + CallContext rows, the minute holds of the dispatched calls and
-their ``call.started`` events.
+The story: validate (400) and the auth gate (401); the website once and every brief at once
+(slow, networked, no database transaction open); the dial plan; then the dial pipeline
+(``nova.calls.pipeline``: gate, hold minutes (402) and record, dispatch, record the
+outcome), which commits ``session`` after the record and after the outcome so that no call
+is ever dispatched without a durable record and no lock is held across a network call.
+Storage is in ``nova.calls.repository``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import math
 import re
+import uuid
 from datetime import datetime
 from typing import Any
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import ValidationError
-from sqlalchemy import bindparam, insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from nova.billing import metering
+from nova.calls import pipeline, repository
 from nova.calls.briefs import BriefResult, generate_briefs
 from nova.calls.schemas import (
     GOALS,
@@ -44,26 +43,21 @@ from nova.calls.schemas import (
     TokenResponse,
 )
 from nova.calls.scrape import ScrapeResult, check_website_url, fetch_site
+from nova.compliance import gate
 from nova.core import clock, netguard
-from nova.core.db import autocommit_engine, insert_at_once, is_postgres, sessionmaker
+from nova.core.db import is_postgres, sessionmaker
 from nova.core.errors import BadRequest, Conflict, Forbidden, NotFound, NovaError, Unauthorized
-from nova.core.events import event_rows, insert_events, wake_pump
 from nova.core.settings import Settings
 from nova.models.base import new_id
-from nova.models.calls import Call, CallContext
-from nova.models.events import Event, Task
 from nova.models.user import User
-from nova.models.worker import DoNotCall
 from nova.telephony import livekit
-from nova.telephony.metadata import DispatchMetadata, Lead
 from nova.telephony.routing import plan_calls
 
 log = logging.getLogger("nova.calls")
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-DEFAULT_COLLECT_FIELDS = ["name", "email", "company", "role", "timeline"]
-MSG_DISPATCHED = "Call dispatched successfully"
-MSG_FAILED = "Call could not be dispatched"
+MSG_DISPATCHED = pipeline.MSG_DISPATCHED
+MSG_FAILED = pipeline.MSG_FAILED
 
 
 class TelephonyUnavailable(NovaError):
@@ -235,14 +229,8 @@ def _expired(settings: Settings, created_at: datetime) -> bool:
     return (clock.now() - created_at).total_seconds() >= settings.call_job_ttl_seconds
 
 
-def _collect_fields(req: CallBatchRequest) -> list[str]:
-    if req.goal != "collect_info":
-        return []
-    if req.goal_criteria:
-        fields = [f.strip() for f in re.split(r"[,;\n]", req.goal_criteria) if f.strip()]
-        if fields:
-            return fields[:20]
-    return list(DEFAULT_COLLECT_FIELDS)
+def _recent(settings: Settings, created_at: datetime) -> bool:
+    return (clock.now() - created_at).total_seconds() < settings.idempotency_ttl_seconds
 
 
 def _source_note(result: BriefResult, site: ScrapeResult | None) -> str | None:
@@ -252,26 +240,10 @@ def _source_note(result: BriefResult, site: ScrapeResult | None) -> str | None:
     return "; ".join(notes)[:500] or None
 
 
-# --- placing calls --------------------------------------------------------------------------
-
-
-async def _dispatch(settings: Settings, meta: DispatchMetadata) -> livekit.Dispatch | str:
-    """The dispatch, or the error that marks this lead failed."""
-    if meta.mode == "sip" and not meta.sip_trunk_id:
-        return (
-            "SIP dialing is enabled (NOVA_DIAL_MODE=sip) but no outbound trunk is configured "
-            "(NOVA_SIP_OUTBOUND_TRUNK_ID)"
-        )
-    try:
-        return await livekit.dispatch_agent(settings, meta)
-    except (livekit.TelephonyNotConfigured, livekit.DispatchFailed) as exc:
-        return str(exc)
-
-
 async def precheck_minutes(settings: Settings, user: User, leads: int) -> None:
     """Early 402 (before any LLM spend): a dry-run reservation in a throwaway transaction
     that is always rolled back. Only for callers whose own session has not started a
-    transaction yet (the HTTP path); ``place_calls`` makes the authoritative check."""
+    transaction yet (the HTTP path); the pipeline makes the authoritative check."""
     async with sessionmaker()() as s:
         try:
             await metering.reserve(
@@ -281,23 +253,89 @@ async def precheck_minutes(settings: Settings, user: User, leads: int) -> None:
             await s.rollback()
 
 
-async def _opted_out() -> str:
-    return "The lead opted out of calls from this account (do-not-call list)"
+# --- placing calls --------------------------------------------------------------------------
 
 
-# Built once: constructing the expression costs more CPU than running it on SQLite.
-_DO_NOT_CALL = select(DoNotCall.phone).where(
-    DoNotCall.owner_id == bindparam("owner"),
-    DoNotCall.phone.in_(bindparam("phones", expanding=True)),
-)
+def batch_id_for(scope: str, key: str) -> str:
+    """The batch id of a request carrying an idempotency key: a retry of the same request
+    (after a crash, say) finds the batch it recorded instead of placing it again."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"nova:calls:{scope}:{key}"))
 
 
-async def do_not_call_phones(
-    session: AsyncSession | AsyncConnection, phones: list[str], user: User | None
-) -> set[str]:
-    """Phones in the batch that asked this account (or anonymous demos) not to call again."""
-    rows = await session.execute(_DO_NOT_CALL, {"owner": user.id if user else "", "phones": phones})
-    return set(rows.scalars())
+def _prepare(
+    request: CallBatchRequest,
+    briefs: list[BriefResult],
+    site: ScrapeResult | None,
+    mode: str,
+    user: User | None,
+    batch_id: str,
+) -> list[pipeline.PreparedCall]:
+    """The call and context rows of each lead (plain dicts, written with Core INSERTs:
+    building SQLModel objects cost more CPU than the rest of the request's database work)."""
+    now = clock.now()
+    snapshot = request.model_dump(include=pipeline.SNAPSHOT_FIELDS, exclude_none=True)
+    user_id = user.id if user else None
+    prepared = []
+    for lead, result in zip(request.leads, briefs, strict=True):
+        context_id = new_id()
+        context = {
+            "id": context_id,
+            "user_id": user_id,
+            "batch_id": batch_id,
+            "product": request.product,
+            "goal": request.goal,
+            "language": request.language,
+            "lead": lead.model_dump(exclude_none=True),
+            "request": snapshot,
+            "source": result.source,
+            "source_note": _source_note(result, site),
+            "created_at": now,
+            **result.brief.model_dump(),
+        }
+        call = {
+            "id": new_id(),
+            "user_id": user_id,
+            "batch_id": batch_id,
+            "context_id": context_id,
+            "phone": lead.phone,
+            "lead_name": lead.name,
+            "owner_email": request.owner_email,
+            "goal": request.goal,
+            "language": request.language,
+            "mode": mode,
+            "status": "pending",
+            "error": None,
+            "message": None,
+            "room_name": livekit.room_name_for(context_id),
+            "dispatch_id": None,
+            "started_at": None,
+            "reserved_seconds": 0,
+            "max_duration_seconds": None,
+            "not_before": None,
+            "created_at": now,
+        }
+        prepared.append(pipeline.PreparedCall(call, context))
+    return prepared
+
+
+def _response(settings: Settings, rows: list[dict[str, Any]]) -> BatchCallResponse:
+    out = [
+        CallOut(
+            call_id=c["id"],
+            context_id=c["context_id"],
+            phone=c["phone"],
+            lead_name=c["lead_name"],
+            status=c["status"],
+            expires_in_seconds=expires_in(settings, c["created_at"]),
+            message=c["message"] or "",
+            room_name=c["room_name"],
+            error=c["error"],
+        )
+        for c in rows
+    ]
+    dispatched = sum(1 for c in out if c.status == "in_progress")
+    failed = sum(1 for c in out if c.status == "failed")
+    return BatchCallResponse(calls=out, total=len(out), dispatched=dispatched, failed=failed)
 
 
 async def place_calls(
@@ -308,228 +346,74 @@ async def place_calls(
     *,
     client_ip: str | None = None,
     single_statement: bool = False,
+    batch_id: str | None = None,
+    purpose: gate.Purpose = "api",
 ) -> BatchCallResponse:
-    """Validate, brief and dispatch a batch (see the module docstring). Raises 400/401/402.
+    """Validate, brief and place a batch through the dial pipeline (see the module
+    docstring). Raises 400/401/402. With ``batch_id`` (an idempotency key's, a portal
+    lead's), a batch already recorded under it is resumed and answered, not placed again.
 
-    ``single_statement`` (the caller has nothing else to write in ``session``): on
-    PostgreSQL an anonymous batch then needs no transaction: the do-not-call read and one
-    statement writing every row (contexts, calls, events, their tasks) on autocommit
-    connections, 2 round trips instead of 6."""
+    ``single_statement`` (the caller has nothing else to write in ``session``): an anonymous
+    batch on PostgreSQL then reads and records on autocommit connections, one statement
+    each (``repository``)."""
     validate_batch(settings, request)
     if settings.feature_calls_auth_required and user is None:
         raise Unauthorized("Authentication required: send 'Authorization: Bearer <token>'")
+    if batch_id is not None:
+        earlier = await repository.batch_rows(session, batch_id)
+        if earlier and _recent(settings, earlier[0].created_at):
+            return await _resume_batch(session, settings, batch_id)
+        if earlier:  # the key of a batch whose idempotency window has passed: a new batch
+            batch_id = None
+        await session.commit()  # end the read: no transaction stays open over the briefs
     # Slow, networked, no database: the website once per batch, then every brief at once.
     site = await fetch_site(settings, request.website_url) if request.website_url else None
     briefs = await generate_briefs(settings, request, site)
 
-    batch_id = new_id()
-    call_ids = [new_id() for _ in request.leads]
     reserve_seconds = settings.reserve_minutes_per_call * 60 if user is not None else 0
-    if user is not None:
-        # Lock the account for the whole transaction, then check that the full batch fits
-        # (402) inside a savepoint that is rolled back: minutes are held below only for the
-        # leads whose dispatch succeeds, so a failed lead never keeps a hold.
-        await metering.get_account(session, user.id, for_update=True)
-        nested = await session.begin_nested()
-        try:
-            await metering.reserve(session, user.id, call_ids, reserve_seconds)
-        finally:
-            await nested.rollback()
     plan = await plan_calls(
-        session, settings, user, n_leads=len(call_ids), reserve_seconds=reserve_seconds
+        session, settings, user, n_leads=len(request.leads), reserve_seconds=reserve_seconds
     )
-    mode = plan.mode
-
-    now = clock.now()
-    settings_snapshot = request.model_dump(
-        include={
-            "website_url",
-            "context",
-            "booking_link",
-            "payment_link",
-            "pricing_summary",
-            "urgency_hook",
-            "goal_criteria",
-            "owner_email",
-        },
-        exclude_none=True,
+    batch_id = batch_id or new_id()
+    batch = _prepare(request, briefs, site, plan.mode, user, batch_id)
+    rows = await pipeline.place(
+        session,
+        settings,
+        batch,
+        plan,
+        owner_id=user.id if user else None,
+        reserve_seconds=reserve_seconds,
+        purpose=purpose,
+        fast=single_statement and user is None and is_postgres(session),
     )
-    # Rows are plain dicts written with two Core INSERTs below: building SQLModel objects
-    # and flushing them through the ORM unit of work cost more CPU than the rest of the
-    # request's database work. Columns not named here take their column defaults.
-    user_id = user.id if user else None
-    collect_fields = _collect_fields(request)
-    report_url = settings.public_url.rstrip("/") + "/internal/worker"
-    contexts: list[dict[str, Any]] = []
-    calls: list[dict[str, Any]] = []
-    metas: list[DispatchMetadata] = []
-    for lead, call_id, result in zip(request.leads, call_ids, briefs, strict=True):
-        context_id = new_id()
-        room = livekit.room_name_for(context_id)
-        contexts.append(
-            {
-                "id": context_id,
-                "user_id": user_id,
-                "batch_id": batch_id,
-                "product": request.product,
-                "goal": request.goal,
-                "language": request.language,
-                "lead": lead.model_dump(exclude_none=True),
-                "request": settings_snapshot,
-                "source": result.source,
-                "source_note": _source_note(result, site),
-                "created_at": now,
-                **result.brief.model_dump(),
-            }
-        )
-        calls.append(
-            {
-                "id": call_id,
-                "user_id": user_id,
-                "batch_id": batch_id,
-                "context_id": context_id,
-                "phone": lead.phone,
-                "lead_name": lead.name,
-                "owner_email": request.owner_email,
-                "goal": request.goal,
-                "language": request.language,
-                "mode": mode,
-                "status": "pending",
-                "error": None,
-                "message": None,
-                "room_name": room,
-                "dispatch_id": None,
-                "started_at": None,
-                "reserved_seconds": 0,
-                "created_at": now,
-            }
-        )
-        metas.append(
-            DispatchMetadata(
-                call_id=call_id,
-                context_id=context_id,
-                room_name=room,
-                mode=mode,
-                goal=request.goal,
-                language=request.language,
-                product=request.product,
-                lead=Lead(**lead.model_dump()),
-                brief=result.brief,
-                booking_link=request.booking_link,
-                payment_link=request.payment_link,
-                collect_fields=collect_fields,
-                max_duration_seconds=plan.max_duration_seconds,
-                sip_trunk_id=plan.sip_trunk_id,
-                caller_id=plan.caller_id,
-                voice_id=plan.voice_id,
-                llm_model=plan.llm_model,
-                transfer_to=plan.transfer_to,
-                transfer_mode=plan.transfer_mode,
-                report_url=report_url,
-            )
-        )
-    # Dispatch before writing the rows: an anonymous batch then holds no database lock
-    # while LiveKit answers (on SQLite every transaction is the single writer). The worker
-    # reads its brief from the dispatch metadata, not from these rows.
-    one_write = single_statement and user is None and is_postgres(session)
-    phones = [m.lead.phone for m in metas]
-    if one_write:
-        async with autocommit_engine().connect() as conn:
-            blocked = await do_not_call_phones(conn, phones, user)
-    else:
-        blocked = await do_not_call_phones(session, phones, user)
-    outcomes = await asyncio.gather(
-        *(_opted_out() if m.lead.phone in blocked else _dispatch(settings, m) for m in metas)
-    )
-
-    started = clock.now()
-    dispatched: list[dict[str, Any]] = []
-    for call, outcome in zip(calls, outcomes, strict=True):
-        if isinstance(outcome, str):
-            call.update(status="failed", error=outcome[:1000], message=MSG_FAILED)
-        else:
-            call.update(
-                status="in_progress",
-                dispatch_id=outcome.dispatch_id,
-                started_at=started,
-                message=MSG_DISPATCHED,
-                reserved_seconds=reserve_seconds,
-            )
-            dispatched.append(call)
-    events: list[dict[str, Any]] = []
-    tasks: list[dict[str, Any]] = []
-    for call in dispatched:
-        event, queued = event_rows(
-            "call.started",
-            {
-                "call_id": call["id"],
-                "customer_id": call["user_id"],
-                "context_id": call["context_id"],
-                "room_name": call["room_name"],
-                "mode": call["mode"],
-                "goal": call["goal"],
-                "to_phone_e164": call["phone"],
-                "started_at": _iso(started),
-            },
-        )
-        events.append(event)
-        tasks.extend(queued)
-    if one_write:
-        async with autocommit_engine().connect() as conn:
-            await insert_at_once(
-                conn,
-                [
-                    (CallContext.__table__, contexts),  # type: ignore[attr-defined]
-                    (Call.__table__, calls),  # type: ignore[attr-defined]
-                    (Event.__table__, events),  # type: ignore[attr-defined]
-                    (Task.__table__, tasks),  # type: ignore[attr-defined]
-                ],
-            )
-        if tasks:
-            wake_pump()
-    else:
-        # Contexts first (calls.context_id references them).
-        await session.execute(insert(CallContext.__table__), contexts)
-        await session.execute(insert(Call.__table__), calls)
-        if user is not None and dispatched:
-            await metering.reserve(session, user.id, [c["id"] for c in dispatched], reserve_seconds)
-        await insert_events(session, events, tasks)
+    response = _response(settings, rows)
     log.info(
         "batch %s: %d lead(s), %d dispatched, mode=%s, ip=%s",
         batch_id,
-        len(calls),
-        len(dispatched),
-        mode,
+        response.total,
+        response.dispatched,
+        plan.mode,
         client_ip,
     )
-    expires = expires_in(settings, now)
-    out = [
-        CallOut(
-            call_id=c["id"],
-            context_id=c["context_id"],
-            phone=c["phone"],
-            lead_name=c["lead_name"],
-            status=c["status"],
-            expires_in_seconds=expires,
-            message=c["message"] or "",
-            room_name=c["room_name"],
-            error=c["error"],
-        )
-        for c in calls
-    ]
-    return BatchCallResponse(
-        calls=out,
-        total=len(out),
-        dispatched=len(dispatched),
-        failed=len(out) - len(dispatched),
-    )
+    return response
+
+
+async def _resume_batch(
+    session: AsyncSession, settings: Settings, batch_id: str
+) -> BatchCallResponse:
+    """A batch recorded before (its request is being retried): dispatch what is still
+    pending, then answer with what happened to each call."""
+    rows = await repository.batch_rows(session, batch_id)
+    await pipeline.resume(session, settings, [c.id for c in rows])
+    rows = await repository.batch_rows(session, batch_id)
+    return _response(settings, [pipeline.row_of(c) for c in rows])
 
 
 # --- reads ----------------------------------------------------------------------------------
 
 
 async def get_call_job(session: AsyncSession, settings: Settings, call_id: str) -> CallStatusOut:
-    call = await session.get(Call, call_id)
+    call = await repository.get_call(session, call_id)
     if call is None or _expired(settings, call.created_at):
         raise NotFound("Call not found or expired")
     return CallStatusOut(
@@ -543,10 +427,10 @@ async def get_call_job(session: AsyncSession, settings: Settings, call_id: str) 
 
 
 async def get_context(session: AsyncSession, settings: Settings, context_id: str) -> ContextOut:
-    ctx = await session.get(CallContext, context_id)
-    if ctx is None or _expired(settings, ctx.created_at):
+    found = await repository.get_context(session, context_id)
+    if found is None or _expired(settings, found[0].created_at):
         raise NotFound("Context not found or expired")
-    call_id = await session.scalar(select(Call.id).where(Call.context_id == ctx.id))
+    ctx, call_id = found
     return ContextOut(
         context_id=ctx.id,
         call_id=call_id,
@@ -582,9 +466,7 @@ async def issue_token(
     room = req.room_name or livekit.room_name_for(req.context_id or "")
     if req.room_name and req.context_id and req.room_name != livekit.room_name_for(req.context_id):
         raise BadRequest("room_name and context_id refer to different rooms")
-    call = (
-        await session.execute(select(Call).where(Call.room_name == room).limit(1))
-    ).scalar_one_or_none()
+    call = await repository.call_in_room(session, room)
     if call is None or _expired(settings, call.created_at):
         raise NotFound("Room not found: tokens are only issued for rooms Nova created")
     if call.mode != "demo":

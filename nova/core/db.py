@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Table, bindparam, event, make_url
+from sqlalchemy import Table, bindparam, event, make_url, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -128,6 +128,12 @@ async def get_session() -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def ping_database() -> None:
+    """One round trip to the database (health checks); raises when it is unreachable."""
+    async with session_scope() as session:
+        await session.execute(text("SELECT 1"))
+
+
 def on_commit(hook: Callable[[Session], None]) -> None:
     """Run ``hook(session)`` after any session commits (used to wake the pump)."""
     _after_commit_hooks.append(hook)
@@ -159,7 +165,7 @@ async def insert_at_once(conn: AsyncConnection, tables: list[tuple[Table, list[d
     parts = [(table, rows) for table, rows in tables if rows]
     if not parts:
         return
-    parts = [(table, _with_defaults(table, rows)) for table, rows in parts]
+    parts = [(table, with_defaults(table, rows)) for table, rows in parts]
     shape = tuple((table.name, len(rows), tuple(rows[0])) for table, rows in parts)
     stmt = _ONE_STATEMENT.get(shape)
     if stmt is None:
@@ -191,7 +197,7 @@ async def insert_at_once(conn: AsyncConnection, tables: list[tuple[Table, list[d
 _ONE_STATEMENT: dict[tuple, Any] = {}
 
 
-def _with_defaults(table: Table, rows: list[dict]) -> list[dict]:
+def with_defaults(table: Table, rows: list[dict]) -> list[dict]:
     """Rows with the table's Python-side column defaults filled in: a VALUES list, unlike
     an executemany, does not apply them to columns a row leaves out."""
     missing = _missing_defaults(table, tuple(rows[0]))

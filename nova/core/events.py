@@ -38,6 +38,7 @@ HandlerFn = Callable[..., Awaitable[None]]
 # Plug-in modules that register handlers. Each domain adds its module here.
 PLUGIN_MODULES: list[str] = [
     "nova.core.retention",
+    "nova.calls.plugin",
     "nova.quality.plugin",
     "nova.voice.plugin",
     "nova.twilio_byo.plugin",
@@ -195,6 +196,22 @@ def _task_row(
     }
 
 
+def task_row(
+    handler: str,
+    payload: dict[str, Any],
+    *,
+    run_at: datetime | None = None,
+    dedupe_key: str | None = None,
+) -> dict[str, Any]:
+    """The row of a job for ``handler`` (the one writer of task rows: ``enqueue``, and the
+    single-statement writes of hot paths, build their rows here)."""
+    spec = get_handler(handler)
+    if spec is None:
+        raise LookupError(f"no task handler named {handler!r}")
+    now = clock.now()
+    return _task_row(spec, payload, run_at or now, now, dedupe_key=dedupe_key)
+
+
 async def insert_events(
     session: AsyncSession, events: list[dict[str, Any]], tasks: list[dict[str, Any]]
 ) -> None:
@@ -234,12 +251,9 @@ async def enqueue(
 ) -> str | None:
     """Queue a job for ``handler``; returns its task id. With ``dedupe_key``, a second
     identical job is skipped (returns None)."""
-    spec = get_handler(handler)
-    if spec is None:
-        raise LookupError(f"no task handler named {handler!r}")
     now = clock.now()
-    values = _task_row(
-        spec, payload, run_at or (now + timedelta(seconds=delay)), now, dedupe_key=dedupe_key
+    values = task_row(
+        handler, payload, run_at=run_at or (now + timedelta(seconds=delay)), dedupe_key=dedupe_key
     )
     if dedupe_key is None:
         # A Core INSERT, as in ``emit``: portal receivers enqueue on their hot path.

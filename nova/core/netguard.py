@@ -1,4 +1,10 @@
-"""SSRF guard for every outbound request to a customer-supplied URL.
+"""SSRF guard for every outbound request to a customer-supplied URL: the one policy module.
+
+- ``check_url``: the static rules, no DNS (request validation);
+- ``vet_url``: those plus every resolved address, before a URL is stored (webhook
+  registration; a portal's website);
+- ``pin``: vet at use time and pin the connection to the vetted address (the website fetch,
+  every webhook delivery).
 
 Rules: http(s) only; every address a host resolves to must be public (no private, loopback,
 link-local/metadata, CGNAT, multicast, reserved, IPv4-mapped/translated IPv6); a name that
@@ -15,8 +21,6 @@ import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
-
-import httpx
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -167,37 +171,75 @@ async def vet(
         raise UnsafeTarget(f"could not resolve {host}: {exc}") from exc
     if not addrs:
         raise UnsafeTarget(f"could not resolve {host}")
+    _check_all(host, addrs, allowed)
+    return Target(scheme, host, port, tuple(addrs))
+
+
+def _check_all(host: str, addrs: Sequence[str], allowed: Sequence[ipaddress._BaseNetwork]) -> None:
+    """Every address a name resolves to must be allowed: one bad one refuses the name."""
     for a in addrs:
         problem = address_problem(ipaddress.ip_address(a), allowed)
         if problem:
             raise UnsafeTarget(f"{host} resolves to a forbidden address: {problem}")
-    return Target(scheme, host, port, tuple(addrs))
 
 
-async def pinned_request(
-    client: httpx.AsyncClient,
-    method: str,
+@dataclass(frozen=True)
+class Pinned:
+    """Where to send a request for a vetted URL: ``url`` names the vetted address (so the
+    connection goes there and nowhere else, whatever DNS says a moment later), while the
+    ``Host`` header and the TLS server name (so certificate verification) carry the
+    original host."""
+
+    url: str
+    host_header: str
+    server_hostname: str | None  # TLS only
+    target: Target
+
+
+async def pin(
     url: str,
     *,
     schemes: Sequence[str] = ("https",),
     allowed: Sequence[ipaddress._BaseNetwork] = (),
-    stream: bool = False,
-    **kwargs: object,
-) -> httpx.Response:
-    """Send one request to the vetted address of ``url`` without following redirects.
-
-    The TCP connection goes to the first vetted address; the Host header and TLS SNI (and so
-    certificate verification) use the original host name. With ``stream=True`` the body is
-    not read (the caller reads what it wants and closes the response)."""
+) -> Pinned:
+    """Vet ``url`` (every resolved address, fail closed) and pin it to its first address.
+    Every outbound request to a customer-supplied URL goes through here (the website fetch
+    with httpx, webhook deliveries with aiohttp); callers never follow redirects blindly."""
     target = await vet(url, schemes=schemes, allowed=allowed)
     parts = urlsplit(url)
     ip = ipaddress.ip_address(target.addresses[0])
     ip_host = f"[{ip}]" if ip.version == 6 else str(ip)
-    netloc = f"{ip_host}:{target.port}"
-    pinned = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
-    headers = dict(kwargs.pop("headers", None) or {})  # type: ignore[call-overload]
+    pinned = urlunsplit(
+        (parts.scheme, f"{ip_host}:{target.port}", parts.path or "/", parts.query, "")
+    )
     default_port = 443 if target.scheme == "https" else 80
-    headers["Host"] = target.host if target.port == default_port else f"{target.host}:{target.port}"
-    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-    request = client.build_request(method, pinned, headers=headers, extensions=extensions, **kwargs)  # type: ignore[arg-type]
-    return await client.send(request, follow_redirects=False, stream=stream)
+    host = target.host if target.port == default_port else f"{target.host}:{target.port}"
+    return Pinned(pinned, host, target.host if target.scheme == "https" else None, target)
+
+
+async def vet_url(
+    url: str,
+    *,
+    schemes: Sequence[str] = ("https",),
+    allowed: Sequence[ipaddress._BaseNetwork] = (),
+    accept_unresolved: bool = False,
+    dns_timeout: float = 3.0,
+) -> str:
+    """Vet this URL now, before storing it (a webhook's target, a portal's website): the
+    static rules, then every address its name resolves to. Raises ``UnsafeTarget``. With
+    ``accept_unresolved`` a name that does not resolve (yet), or not within
+    ``dns_timeout``, passes: the URL must then be vetted again when it is used (``pin``).
+    Returns the URL stripped of surrounding blanks."""
+    url = url.strip()
+    _, host, port = check_url(url, schemes=schemes, allowed=allowed)
+    if literal_address(host) is not None:
+        return url
+    try:
+        async with asyncio.timeout(dns_timeout):
+            addresses = await resolve(host, port)
+    except (OSError, UnicodeError, TimeoutError) as exc:
+        if accept_unresolved:
+            return url
+        raise UnsafeTarget(f"could not resolve {host}: {exc}") from exc
+    _check_all(host, addresses, allowed)
+    return url

@@ -113,6 +113,12 @@ class Settings(BaseSettings):
     call_job_ttl_seconds: int = 600
     reserve_minutes_per_call: int = 1
     max_call_seconds: int = 900
+    # Dial pipeline: a call recorded but not yet dispatched (the process died in between)
+    # is dispatched by the pump this long after it was recorded.
+    dispatch_recovery_seconds: int = 60
+    # The reconciler (every minute) ends a call still in progress this long after its
+    # maximum duration, or once its LiveKit room is gone (calls older than this).
+    reconcile_grace_seconds: int = 120
     idempotency_ttl_seconds: int = 24 * 3600
     scrape_timeout_seconds: float = 5.0
     scrape_max_bytes: int = 1_048_576

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
 from nova.models.base import created_field, dt_field, id_field, json_field
@@ -59,6 +60,11 @@ class Call(SQLModel, table=True):
     dispatch_id: str | None = Field(default=None, max_length=128)
     sms_sent: bool = False
     reserved_seconds: int = 0
+    # The longest the agent may talk (the worker's watchdog ends the call then); the
+    # reconciler ends a call still in progress after this plus a grace period.
+    max_duration_seconds: int | None = None
+    # Deferred by the compliance gate: not dialed before this instant.
+    not_before: datetime | None = dt_field()
     started_at: datetime | None = dt_field()
     ended_at: datetime | None = dt_field()
     duration_seconds: int | None = None
@@ -68,3 +74,5 @@ class Call(SQLModel, table=True):
     transcript: list | None = json_field(default_factory=lambda: None, nullable=True)
     result: dict = json_field()
     created_at: datetime = created_field()
+
+    __table_args__ = (Index("ix_calls_status_started", "status", "started_at"),)

@@ -79,12 +79,17 @@ async def dispatch_lead(session: AsyncSession, payload: dict) -> None:
         return
     # End the read transaction before the slow part (website, briefs, LiveKit): on SQLite
     # an open transaction is the single writer and would stall every receiver meanwhile.
-    # The rows stay loaded; the call rows and this task's completion commit together.
+    # The dial pipeline commits its own steps; the lead is the batch's key, so a re-run of
+    # this task after a crash resumes the lead's call instead of placing a second one.
     await session.commit()
     try:
-        async with session.begin_nested():
-            result = await calls.place_calls(session, get_settings(), request, user)
+        result = await calls.place_calls(
+            session, get_settings(), request, user, batch_id=lead.id, purpose="portal"
+        )
     except NovaError as exc:  # 400 invalid phone, 402 no minutes, ...
+        await session.rollback()
+        lead = await session.get(PortalLead, payload["lead_id"])
+        assert lead is not None
         _fail(lead, str(exc.detail))
         return
     outcome = result.calls[0]
@@ -92,6 +97,9 @@ async def dispatch_lead(session: AsyncSession, payload: dict) -> None:
     lead.dispatched_at = clock.now()
     if outcome.status == "failed":
         lead.status = "failed"
-        lead.error = outcome.message or "dispatch failed"
+        lead.error = outcome.error or outcome.message or "dispatch failed"
+    elif outcome.status == "pending":  # deferred by the compliance gate: dialed later
+        lead.status = "deferred"
+        lead.error = outcome.message
     else:
         lead.status = "dispatched"

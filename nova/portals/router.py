@@ -6,7 +6,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 
 from nova.api.deps import CurrentUser, SessionDep, SettingsDep
-from nova.core.db import autocommit_engine, get_engine, session_scope
 from nova.portals import service
 from nova.portals.schemas import (
     IntegrationCreate,
@@ -98,19 +97,13 @@ async def _receive(
     portal: Portal, integration_id: str | None, request: Request, settings
 ) -> ReceiverAck:
     started = time.perf_counter()
-    body = await request.body()
-    if get_engine().dialect.name == "postgresql":
-        # No transaction: one read, then one statement that records the lead and queues
-        # its dispatch together (service.receive_autocommit).
-        async with autocommit_engine().connect() as conn:
-            integ = await service.resolve_integration(conn, portal, integration_id)
-            lead, raw = _verified(portal, integ, body, request, settings)
-            lead_id, duplicate = await service.receive_autocommit(conn, integ, lead, raw)
-    else:
-        async with session_scope() as session:
-            integ = await service.resolve_integration(session, portal, integration_id)
-            lead, raw = _verified(portal, integ, body, request, settings)
-            lead_id, duplicate = await service.record_lead(session, integ, lead, raw)
+    lead, lead_id, duplicate = await service.receive(
+        settings,
+        portal,
+        integration_id,
+        await request.body(),
+        request.headers.get(service.SIGNATURE_HEADERS[portal]),
+    )
     return ReceiverAck(
         accepted=True,
         lead_id=lead_id,
@@ -118,16 +111,6 @@ async def _receive(
         duplicate=duplicate,
         elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
     )
-
-
-def _verified(portal: Portal, integ, body: bytes, request: Request, settings):
-    """401 unless the body carries the integration's signature; then the parsed lead."""
-    service.verify_signature(
-        service.unseal(settings, integ.secret_ciphertext),
-        body,
-        request.headers.get(service.SIGNATURE_HEADERS[portal]),
-    )
-    return service.parse_payload(portal, body)
 
 
 @router.post("/webhooks/property-finder", response_model=ReceiverAck)

@@ -20,19 +20,17 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import ValidationError
-from sqlalchemy import bindparam, func, literal, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from nova.core import clock
 from nova.core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, Unauthorized
-from nova.core.events import enqueue, get_handler, wake_pump
+from nova.core.events import task_row
 from nova.core.settings import Settings
 from nova.models.base import new_id
-from nova.models.events import Task
 from nova.models.portals import PortalIntegration, PortalLead
+from nova.portals import repository
 from nova.portals.schemas import (
     IntegrationCreate,
     IntegrationOut,
@@ -281,129 +279,43 @@ def parse_payload(portal: Portal, body: bytes) -> tuple[NormalisedLead, dict[str
         ) from exc
 
 
-_LEAD_COLUMNS = (
-    "id",
-    "integration_id",
-    "portal",
-    "event_id",
-    "listing_reference",
-    "listing_title",
-    "name",
-    "phone",
-    "email",
-    "message",
-    "lead_timestamp",
-    "payload",
-    "status",
-    "received_at",
-)
-
-
-def _lead_values(integ: ReceiverIntegration, lead: NormalisedLead, raw: dict[str, Any]) -> dict:
-    """The statement parameters of a lead row (``l_<column>``)."""
+def _lead_row(integ: ReceiverIntegration, lead: NormalisedLead, raw: dict[str, Any]) -> dict:
     return {
-        "l_id": new_id(),
-        "l_integration_id": integ.id,
-        "l_portal": integ.portal,
-        "l_event_id": lead.event_id,
-        "l_listing_reference": lead.listing_reference,
-        "l_listing_title": lead.listing_title,
-        "l_name": lead.name,
-        "l_phone": lead.phone,
-        "l_email": lead.email,
-        "l_message": lead.message,
-        "l_lead_timestamp": lead.timestamp,
-        "l_payload": raw,
-        "l_status": "received",
-        "l_received_at": clock.now(),
+        "id": new_id(),
+        "integration_id": integ.id,
+        "portal": integ.portal,
+        "event_id": lead.event_id,
+        "listing_reference": lead.listing_reference,
+        "listing_title": lead.listing_title,
+        "name": lead.name,
+        "phone": lead.phone,
+        "email": lead.email,
+        "message": lead.message,
+        "lead_timestamp": lead.timestamp,
+        "payload": raw,
+        "status": "received",
+        "received_at": clock.now(),
     }
 
 
-@functools.cache
-def _insert_lead(dialect: str) -> Any:
-    """INSERT … ON CONFLICT (portal, event_id) DO NOTHING RETURNING id, built once per
-    dialect: one statement both records the lead and deduplicates it (a replay inserts
-    nothing)."""
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    table = PortalLead.__table__  # type: ignore[attr-defined]
-    return (
-        insert(table)
-        .values({c: bindparam(f"l_{c}", type_=table.c[c].type) for c in _LEAD_COLUMNS})
-        .on_conflict_do_nothing(index_elements=["portal", "event_id"])
-        .returning(table.c.id)
-    )
-
-
-@functools.cache
-def _record_and_enqueue_pg() -> Any:
-    """PostgreSQL: the lead and its dispatch task in ONE statement (a data-modifying CTE),
-    so a receiver needs no transaction of its own: the integration read and this write are
-    two autocommit round trips instead of BEGIN, three statements and COMMIT. A replay
-    inserts neither row and returns nothing. Built once."""
-    lead = _insert_lead("postgresql").cte("lead")
-    tasks = Task.__table__  # type: ignore[attr-defined]
-    return (
-        pg_insert(tasks)
-        .from_select(
-            ["id", "handler", "status", "attempts", "payload", "max_attempts", "run_at"]
-            + ["created_at"],
-            select(
-                bindparam("task_id", type_=tasks.c.id.type),
-                literal(DISPATCH_TASK, tasks.c.handler.type),
-                literal("pending", tasks.c.status.type),
-                literal(0, tasks.c.attempts.type),
-                func.json_build_object("lead_id", lead.c.id).cast(tasks.c.payload.type),
-                bindparam("max_attempts", type_=tasks.c.max_attempts.type),
-                # run_at and created_at: both the receipt time
-                bindparam("l_received_at", type_=tasks.c.run_at.type),
-                bindparam("l_received_at", type_=tasks.c.created_at.type),
-            ).select_from(lead),
-            include_defaults=False,
-        )
-        .returning(tasks.c.payload)
-    )
-
-
-_EXISTING_LEAD = select(PortalLead.id).where(
-    PortalLead.portal == bindparam("portal"), PortalLead.event_id == bindparam("event_id")
-)
-
-
-async def record_lead(
-    session: AsyncSession, integ: ReceiverIntegration, lead: NormalisedLead, raw: dict[str, Any]
-) -> tuple[str, bool]:
-    """Insert the lead and its dispatch task in one transaction. Returns (lead id,
-    duplicate)."""
-    values = _lead_values(integ, lead, raw)
-    stmt = _insert_lead(session.get_bind().dialect.name)
-    if (await session.execute(stmt, values)).first() is None:
-        return await _replayed(session, integ, lead), True
-    # The lead row is unique per event, so its dispatch task needs no dedupe key of its own.
-    await enqueue(session, DISPATCH_TASK, {"lead_id": values["l_id"]})
-    return values["l_id"], False
-
-
-async def receive_autocommit(
-    conn: AsyncConnection, integ: ReceiverIntegration, lead: NormalisedLead, raw: dict[str, Any]
-) -> tuple[str, bool]:
-    """``record_lead`` for PostgreSQL on an autocommit connection: one statement."""
-    values = _lead_values(integ, lead, raw)
-    spec = get_handler(DISPATCH_TASK)
-    assert spec is not None
-    params = {**values, "task_id": new_id(), "max_attempts": spec.max_attempts}
-    if (await conn.execute(_record_and_enqueue_pg(), params)).first() is None:
-        return await _replayed(conn, integ, lead), True
-    wake_pump()
-    return values["l_id"], False
-
-
-async def _replayed(
-    db: AsyncSession | AsyncConnection, integ: ReceiverIntegration, lead: NormalisedLead
-) -> str:
-    """The id of the lead an earlier delivery of this event recorded."""
-    existing = await db.scalar(_EXISTING_LEAD, {"portal": integ.portal, "event_id": lead.event_id})
-    assert existing is not None
-    return existing
+async def receive(
+    settings: Settings,
+    portal: Portal,
+    integration_id: str | None,
+    body: bytes,
+    signature: str | None,
+) -> tuple[NormalisedLead, str, bool]:
+    """A portal delivery: find its integration (503/404), check its signature (401), parse
+    it (400), then record the lead and queue its call in one write (a replay of the same
+    event records nothing). Returns (lead, lead id, duplicate)."""
+    async with repository.receiver_db() as db:
+        integ = await resolve_integration(db, portal, integration_id)
+        verify_signature(unseal(settings, integ.secret_ciphertext), body, signature)
+        lead, raw = parse_payload(portal, body)
+        row = _lead_row(integ, lead, raw)
+        task = task_row(DISPATCH_TASK, {"lead_id": row["id"]}, run_at=row["received_at"])
+        lead_id, duplicate = await repository.record_lead(db, row, task)
+    return lead, lead_id, duplicate
 
 
 async def lead_counts(session: AsyncSession, integration_id: str) -> dict[str, int]:

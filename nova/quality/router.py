@@ -66,14 +66,8 @@ async def finetune_status(session: SessionDep, settings: SettingsDep) -> FineTun
 async def _judge_probe(settings: Settings) -> tuple[bool, str]:
     """Reports whether scoring can run. Never fails the deep health check: without a judge
     calls still run, their scores just stay pending."""
-    from sqlalchemy import func, select
-
-    from nova.models.quality import CallScore
-
     async with session_scope() as session:
-        pending = await session.scalar(
-            select(func.count()).select_from(CallScore).where(CallScore.status == "pending")
-        )
+        pending = await service.pending_scores(session)
     if not judge_configured(settings):
         return True, f"{NOT_CONFIGURED} ({int(pending or 0)} pending)"
     return True, f"judge {judge_model(settings)} ({int(pending or 0)} pending)"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,6 +32,14 @@ SCORE_TASK = "quality.score"
 
 def _iso(dt: Any) -> str | None:
     return dt.isoformat().replace("+00:00", "Z") if dt is not None else None
+
+
+async def pending_scores(session: AsyncSession) -> int:
+    """How many calls wait for their score."""
+    n = await session.scalar(
+        select(func.count()).select_from(CallScore).where(CallScore.status == "pending")
+    )
+    return int(n or 0)
 
 
 async def get_score_row(session: AsyncSession, call_id: str) -> CallScore | None:

@@ -155,9 +155,15 @@ def _describe(exc: BaseException) -> str:
     return f"LiveKit dispatch failed: {type(exc).__name__}: {exc}"[:400]
 
 
-async def dispatch_agent(settings: Settings, metadata: DispatchMetadata) -> Dispatch:
+async def dispatch_agent(
+    settings: Settings, metadata: DispatchMetadata, *, adopt: bool = False
+) -> Dispatch:
     """Create the call's room and dispatch the agent into it. Raises
-    ``TelephonyNotConfigured`` or ``DispatchFailed`` (with a message fit for the caller)."""
+    ``TelephonyNotConfigured`` or ``DispatchFailed`` (with a message fit for the caller).
+
+    Creating a room that exists returns it (LiveKit's CreateRoom is idempotent). With
+    ``adopt`` (a retry after a crash, when an earlier attempt may have got through), an
+    agent already dispatched into the room is adopted instead of sending a second one."""
     lk = get_api(settings)
     room = None
     try:
@@ -170,6 +176,11 @@ async def dispatch_agent(settings: Settings, metadata: DispatchMetadata) -> Disp
                 metadata=json.dumps({"call_id": metadata.call_id, "mode": metadata.mode}),
             )
         )
+        if adopt:
+            existing = await lk.agent_dispatch.list_dispatch(metadata.room_name)
+            for found in existing:
+                if found.agent_name == settings.agent_name:
+                    return Dispatch(metadata.room_name, room.sid, found.id)
         dispatch = await lk.agent_dispatch.create_dispatch(
             api.CreateAgentDispatchRequest(
                 agent_name=settings.agent_name,
@@ -187,6 +198,22 @@ async def dispatch_agent(settings: Settings, metadata: DispatchMetadata) -> Disp
                 log.debug("could not delete room %s", metadata.room_name, exc_info=True)
         raise DispatchFailed(_describe(exc)) from exc
     return Dispatch(metadata.room_name, room.sid, dispatch.id)
+
+
+async def rooms_gone(settings: Settings, names: list[str]) -> set[str]:
+    """Which of the rooms ``names`` LiveKit no longer has (one ListRooms request per 100).
+    Raises ``TelephonyNotConfigured`` or ``DispatchFailed`` when it cannot tell."""
+    lk = get_api(settings)
+    gone: set[str] = set()
+    for i in range(0, len(names), 100):
+        chunk = names[i : i + 100]
+        try:
+            found = await lk.room.list_rooms(api.ListRoomsRequest(names=chunk))
+        except Exception as exc:  # noqa: BLE001 - the caller decides nothing this round
+            raise DispatchFailed(_describe(exc)) from exc
+        alive = {r.name for r in found.rooms}
+        gone.update(n for n in chunk if n not in alive)
+    return gone
 
 
 def participant_token(settings: Settings, room_name: str, identity: str, display_name: str) -> str:

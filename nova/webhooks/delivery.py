@@ -24,7 +24,6 @@ import collections
 import contextlib
 import functools
 import heapq
-import ipaddress
 import json
 import logging
 import ssl
@@ -33,7 +32,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import certifi
@@ -167,9 +165,9 @@ def ssl_context(settings: Settings) -> ssl.SSLContext:
 
 class ClientPool:
     """The delivery HTTP client: one aiohttp session whose connections are pinned to vetted
-    addresses (the same rules as ``netguard.pinned_request``).
+    addresses by ``netguard.pin``.
 
-    Every request is vetted again (``netguard.vet``: resolve, check every address, fail
+    Every request is vetted again (``netguard.pin``: resolve, check every address, fail
     closed) and sent to the first vetted address; the Host header and the TLS server name
     (so certificate verification) carry the URL's host. aiohttp keys kept-alive connections
     on (address, port, TLS server name), so a connection verified for host A is never
@@ -204,24 +202,14 @@ class ClientPool:
     ) -> int:
         """POST ``body`` to the vetted address of ``url``; returns the status code. Never
         follows redirects; reads at most ``MAX_RESPONSE_BYTES`` of the answer."""
-        target = await netguard.vet(url, schemes=("https",), allowed=allowed)
-        parts = urlsplit(url)
-        ip = ipaddress.ip_address(target.addresses[0])
-        ip_host = f"[{ip}]" if ip.version == 6 else str(ip)
-        pinned = urlunsplit(
-            (parts.scheme, f"{ip_host}:{target.port}", parts.path or "/", parts.query, "")
-        )
-        default_port = 443 if target.scheme == "https" else 80
-        headers = dict(headers)
-        headers["Host"] = (
-            target.host if target.port == default_port else f"{target.host}:{target.port}"
-        )
+        pinned = await netguard.pin(url, schemes=("https",), allowed=allowed)
+        headers = {**headers, "Host": pinned.host_header}
         async with self._get_session().post(
-            URL(pinned),
+            URL(pinned.url),
             data=body,
             headers=headers,
             allow_redirects=False,
-            server_hostname=target.host,
+            server_hostname=pinned.server_hostname,
         ) as response:
             read = 0
             while read <= MAX_RESPONSE_BYTES:

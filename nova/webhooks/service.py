@@ -5,8 +5,6 @@ Services never commit; the request's session (or the task pump's) does.
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
@@ -45,24 +43,15 @@ def validate_events(events: list[str]) -> list[str]:
 async def validate_url(settings: Settings, url: str) -> str:
     """HTTPS only; a literal or resolved private/internal address is refused. A name that
     does not resolve (yet) is accepted: every delivery resolves and vets it again."""
-    url = url.strip()
-    allowed = allowed_networks(settings)
     try:
-        _, host, port = netguard.check_url(url, schemes=("https",), allowed=allowed)
+        return await netguard.vet_url(
+            url,
+            allowed=allowed_networks(settings),
+            accept_unresolved=True,
+            dns_timeout=REGISTRATION_DNS_TIMEOUT,
+        )
     except netguard.UnsafeTarget as exc:
         raise BadRequest(f"Invalid webhook URL: {exc}") from exc
-    if netguard.literal_address(host) is not None:
-        return url
-    try:
-        async with asyncio.timeout(REGISTRATION_DNS_TIMEOUT):
-            addresses = await netguard.resolve(host, port)
-    except (OSError, UnicodeError, TimeoutError):
-        return url
-    for addr in addresses:
-        problem = netguard.address_problem(ipaddress.ip_address(addr), allowed)
-        if problem:
-            raise BadRequest(f"Invalid webhook URL: {host} resolves to a forbidden address")
-    return url
 
 
 async def create_webhook(

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from livekit.agents import ToolError, mock_tools
 from sqlalchemy import select
 
 from nova.agent import prompts
-from nova.agent.agents import BookMeetingAgent, agent_for
+from nova.agent.agents import agent_for
 from nova.agent.reporting import Reporter
 from nova.agent.scripted import ScriptedLLM, call
 from nova.agent.server import build_session, build_stt, build_tts, tts_voice
@@ -341,19 +340,23 @@ async def test_opt_out_puts_the_number_on_do_not_call(convo):
     assert c.state.hangup_requested == "opted out"
 
 
-async def test_mocked_sms_tool_failure_is_seen_by_the_model(convo):
-    def boom():
-        raise ToolError("SMS gateway is down")
-
+async def test_sms_gateway_failure_is_seen_by_the_model(convo, twilio):
+    """Twilio refuses the message: the real tool reports to the real control plane, which
+    gets Twilio's error through the Twilio SDK; the model is told, and answers without it."""
+    twilio.fail_with = (400, 21610, "Attempt to send to unsubscribed recipient")
     c = await convo("book_meeting", [call("send_link_sms"), "Sorry, I will read it out."])
-    with mock_tools(BookMeetingAgent, {"send_link_sms": boom}):
-        r = await c.session.run(user_input="text me the link")
+    r = await c.session.run(user_input="text me the link")
     r.expect.next_event().is_function_call(name="send_link_sms")
-    r.expect.next_event().is_function_call_output(output="SMS gateway is down", is_error=True)
+    out = r.expect.next_event().is_function_call_output().event().item
+    assert out.is_error and "could not be sent" in out.output
     r.expect.next_event().is_message(role="assistant")
     r.expect.no_more_events()
     # The model's next request carries the error it has to handle.
-    assert "SMS gateway is down" in str(c.llm.requests[-1].items[-1].output)
+    assert "could not be sent" in str(c.llm.requests[-1].items[-1].output)
+    [attempt] = twilio.attempts  # the request reached Twilio, which refused it
+    assert attempt["To"] == "+971501234567"
+    assert twilio.messages == [] and c.state.sms_sent is False
+    assert (await get_call(c.call.id)).sms_sent is False
 
 
 async def test_arabic_brief_selects_arabic_prompt_stt_and_voice(convo, settings, openai_fake):

@@ -15,7 +15,8 @@ from sqlalchemy import select
 from nova.agent import prompts
 from nova.agent.reporting import Reporter
 from nova.agent.scripted import ScriptedLLM, call
-from nova.agent.server import run_job, sip_outcome
+from nova.agent.server import GOODBYE_PLAYOUT_SECONDS, run_job, sip_outcome
+from nova.core import clock as clock_mod
 from nova.core.db import session_scope
 from nova.core.mailer import outbox
 from nova.models.events import Event
@@ -34,12 +35,21 @@ class Job:
 
     def __init__(self, app, settings, lkapi) -> None:
         self.app, self.settings, self.lkapi = app, settings, lkapi
-        self.gate = asyncio.Event()  # releases the max-duration watchdog
+        # The job's sleeps (the max-duration watchdog) end when the frozen test clock has
+        # moved past their deadline and ``tick()`` is called: no real time passes.
+        self.sleepers: list[tuple[float, asyncio.Event]] = []
         self.runners = []
         self.reporters = []
 
-    async def sleep(self, _seconds: float) -> None:
-        await self.gate.wait()
+    async def sleep(self, seconds: float) -> None:
+        woken = asyncio.Event()
+        self.sleepers.append((clock_mod.monotonic() + seconds, woken))
+        await woken.wait()
+
+    def tick(self) -> None:
+        for deadline, woken in self.sleepers:
+            if clock_mod.monotonic() >= deadline:
+                woken.set()
 
     async def start(self, meta, llm=None, *, caller=None, metadata: str | None = None, **kw):
         reporter = Reporter(
@@ -264,15 +274,24 @@ async def test_max_duration_says_goodbye_and_deletes_the_room(job, livekit, cloc
     row = await create_call()
     runner = await job.start(meta_for(row, max_duration_seconds=60))
     await runner.greeting
-    clock.advance(60)
-    job.gate.set()  # the watchdog's sleep returns: the limit is reached
+    # The goodbye starts 10 s (GOODBYE_PLAYOUT_SECONDS, at most a quarter of the limit)
+    # before the limit, so that it is said inside it: not a second earlier, nor later.
+    goodbye_at = 60 - min(GOODBYE_PLAYOUT_SECONDS, 60 / 4)
+    clock.advance(goodbye_at - 1)
+    job.tick()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert runner.state.hangup_requested is None and not runner.ended.is_set()
+    clock.advance(1)
+    job.tick()  # the watchdog's deadline has come
     await asyncio.wait_for(runner.ended.wait(), 5)
+    assert runner.state.hangup_requested == "max_duration"
     assert said(runner)[-1] == ("assistant", prompts.TIME_UP_EN)
     done = await get_call(row.id)
     assert (done.status, done.end_reason, done.duration_seconds) == (
         "completed",
         "max_duration",
-        60,
+        goodbye_at,  # the goodbye (instant in text mode) ended the call inside the limit
     )
     assert livekit.calls("RoomService", "DeleteRoom")
 

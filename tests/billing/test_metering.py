@@ -167,7 +167,11 @@ async def test_failed_call_releases_its_hold(client, clock, pump):
 
 async def test_concurrent_batches_race_for_the_last_minutes(client, clock):
     """Separate sessions reserve at once; the row lock (PostgreSQL) / single writer (SQLite)
-    lets exactly as many through as fit."""
+    lets exactly as many through as fit.
+
+    A lost lock (``metering.get_account`` without ``FOR UPDATE``) is caught here only on
+    PostgreSQL, in CI's second pass: on SQLite every transaction is BEGIN IMMEDIATE, so the
+    reservations are serialised whether the code locks the row or not."""
     u = await register(client)
     uid = u["user"]["id"]
     await set_used(uid, 7 * 60)  # 3 minutes left

@@ -40,20 +40,29 @@ async def test_llm_brief_with_structured_output(client, livekit, openai_fake, se
 
 
 async def test_briefs_for_all_leads_run_concurrently(client, livekit, openai_fake):
-    state = {"now": 0, "max": 0}
+    """Proved by events, not timing: each of the five LLM requests is held until all five
+    have arrived. Briefs written one after another would never get there: the first
+    request gives up (an LLM error) and its lead falls back to the template brief."""
+    arrived = 0
+    all_in = asyncio.Event()
 
     async def chat(body):
-        state["now"] += 1
-        state["max"] = max(state["max"], state["now"])
-        await asyncio.sleep(0.05)
-        state["now"] -= 1
+        nonlocal arrived
+        arrived += 1
+        if arrived == 5:
+            all_in.set()
+        try:
+            await asyncio.wait_for(all_in.wait(), 5)
+        except TimeoutError:
+            return {"status": 500, "error": {"message": "the other briefs never came"}}
         return brief_json()
 
     openai_fake.chat = chat
     r = await client.post("/calls", json=payload(leads=leads(5)))
     assert r.json()["dispatched"] == 5
     assert len(openai_fake.requests) == 5
-    assert state["max"] == 5
+    for c in r.json()["calls"]:
+        assert (await client.get(f"/contexts/{c['context_id']}")).json()["source"] == "llm"
 
 
 async def test_arabic_llm_prompt_asks_for_gulf_arabic(client, livekit, openai_fake):

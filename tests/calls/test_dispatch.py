@@ -8,7 +8,7 @@ from sqlalchemy import select
 from nova.core.db import session_scope
 from nova.models.billing import BillingAccount, MinuteReservation
 from nova.models.calls import Call, CallContext
-from nova.models.events import Event
+from nova.models.events import Event, Task
 from nova.telephony.metadata import DispatchMetadata
 from tests.calls.conftest import leads, payload
 
@@ -48,6 +48,11 @@ async def test_anonymous_batch_dispatches_one_demo_agent_per_lead(client, liveki
     # call.started, one per dispatched lead, with the agreed data.
     started = await _events("call.started")
     assert len(started) == 2
+    # The batch's recovery task was settled with the outcome: nothing will dial again.
+    async with session_scope() as s:
+        recovery = (await s.execute(select(Task).where(Task.handler == "calls.dispatch"))).all()
+        assert [t.status for (t,) in recovery] == ["done"]
+        assert recovery[0][0].payload == {"call_ids": [c["call_id"] for c in body["calls"]]}
     data = next(e.data for e in started if e.data["call_id"] == first["call_id"])
     assert data == {
         "call_id": first["call_id"],

@@ -239,41 +239,93 @@ async def test_post_calls_429_through_redis(client, settings, clock, prefix, raw
     assert (await client.post("/calls", json=payload(consent=False))).status_code == 400
 
 
-async def test_one_hit_probes_a_hanging_redis_the_others_stay_local(make, clock, monkeypatch):
+class RedisPeer:
+    """A TCP stand-in in front of the real Redis, as a network fault would look:
+    ``refuse`` (accept, then close at once), ``hang`` (accept and read, never answer: a
+    black hole) or ``pass`` (forward both ways to the real server)."""
+
+    def __init__(self, upstream: str) -> None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(upstream)
+        self.upstream = (parts.hostname or "127.0.0.1", parts.port or 6379)
+        self.db = parts.path or "/0"
+        self.mode = "refuse"
+        self.connections = 0  # connections the client opened
+        self.hung = asyncio.Event()  # a request is waiting in the black hole
+        self._open: list[asyncio.StreamWriter] = []
+        self._server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}{self.db}"
+
+    async def start(self) -> RedisPeer:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        if self.mode == "refuse":
+            writer.close()
+            return
+        self._open.append(writer)
+        if self.mode == "hang":
+            while await reader.read(65536):
+                self.hung.set()
+            return
+        up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+        self._open.append(up_writer)
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            while data := await src.read(65536):
+                dst.write(data)
+                await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    def drop(self, mode: str) -> None:
+        """Close every open connection and answer new ones in ``mode``."""
+        self.mode = mode
+        for w in self._open:
+            w.close()
+        self._open.clear()
+
+    async def stop(self) -> None:
+        self.drop("refuse")
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+async def test_one_hit_probes_a_hanging_redis_the_others_stay_local(make, clock, raw, prefix):
     """A black-holed Redis: after the back-off, one hit waits on Redis, the rest do not."""
-    from redis.exceptions import ConnectionError as RedisConnectionError
+    peer = await RedisPeer(REDIS_URL).start()
+    try:
+        limiter = make(peer.url)
+        assert (await limiter.hit("k", 5, 60)).allowed  # refused at once: local from now on
+        assert peer.connections >= 1
+        peer.mode = "hang"
+        clock.advance(seconds=ratelimit.REDIS_RETRY_SECONDS)
+        probe = asyncio.create_task(limiter.hit("k", 5, 60))
+        await asyncio.wait_for(peer.hung.wait(), 5)  # the probe's request sits in the hole
+        dialed = peer.connections
+        others = [await limiter.hit("k", 5, 60) for _ in range(3)]  # answered locally
+        assert [d.allowed for d in others] == [True, True, True]
+        assert peer.connections == dialed  # none of them went near Redis
+        peer.drop("refuse")  # the hole gives up: the probe's request fails
+        assert (await probe).allowed
+        assert not (await limiter.hit("k", 5, 60)).allowed  # 5 hits counted locally
+        assert peer.connections == dialed + 1  # only the probe's one retry
 
-    limiter = make(f"redis://127.0.0.1:{_closed_port()}/0")
-    calls = 0
-    release = asyncio.Event()
-    healthy = False
-
-    async def fake_run(*args):
-        nonlocal calls
-        calls += 1
-        if healthy:
-            return [1, 1, None]
-        if calls > 1:
-            await release.wait()  # hangs like a socket timeout
-        raise RedisConnectionError("timed out")
-
-    monkeypatch.setattr(limiter, "_run", fake_run)
-    assert (await limiter.hit("k", 5, 60)).allowed  # fails at once: local from now on
-    clock.advance(seconds=ratelimit.REDIS_RETRY_SECONDS)
-    probe = asyncio.create_task(limiter.hit("k", 5, 60))
-    for _ in range(5):
-        await asyncio.sleep(0)
-    assert calls == 2 and not probe.done()  # the probe is waiting on Redis
-    others = [await limiter.hit("k", 5, 60) for _ in range(3)]  # answered locally, at once
-    assert calls == 2 and [d.allowed for d in others] == [True, True, True]
-    release.set()
-    assert (await probe).allowed
-    assert not (await limiter.hit("k", 5, 60)).allowed  # 5 hits counted locally, no Redis
-    assert calls == 2
-
-    healthy = True
-    before = _errors()
-    clock.advance(seconds=ratelimit.REDIS_RETRY_SECONDS)
-    assert (await limiter.hit("k", 5, 60)).allowed  # Redis is back and answers
-    assert (await limiter.hit("k", 5, 60)).allowed
-    assert calls == 4 and _errors() == before
+        peer.mode = "pass"  # Redis is back
+        before = _errors()
+        clock.advance(seconds=ratelimit.REDIS_RETRY_SECONDS)
+        assert (await limiter.hit("k", 5, 60)).allowed  # the probe goes through to Redis
+        assert (await limiter.hit("k", 5, 60)).allowed  # and so does the next hit
+        assert _errors() == before
+        assert await raw.zcard(prefix + "k") == 2  # counted in the real Redis
+    finally:
+        await peer.stop()

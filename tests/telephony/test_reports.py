@@ -52,6 +52,23 @@ async def test_started_sets_started_at_and_in_progress(client, clock):
     assert row.started_at == clock.now()
 
 
+async def test_signature_binds_its_timestamp(client, clock):
+    """A captured report cannot be re-stamped: moving its timestamp (to stretch the replay
+    window, or to get a report the skew check refused through) breaks the signature, even
+    when the new timestamp is itself inside the window."""
+    call = await create_call(status="pending")
+    body, headers = signed(call.id, "started", ts=now_ts(clock) - 200)
+    for shifted in (now_ts(clock), now_ts(clock) - 199, now_ts(clock) - 201):
+        moved = {**headers, wp.TIMESTAMP_HEADER: str(shifted)}
+        r = await post(client, call.id, body, moved)
+        assert r.status_code == 401, (shifted, r.text)
+        assert r.json()["detail"] == "Invalid worker signature"
+    assert await count(WorkerReport) == 0
+    assert (await get_call(call.id)).status == "pending"
+    # The same body with the timestamp it was signed with is accepted.
+    assert (await post(client, call.id, body, headers)).status_code == 200
+
+
 async def test_forged_signature_rejected_and_nothing_recorded(client, clock):
     call = await create_call()
     body, headers = signed(

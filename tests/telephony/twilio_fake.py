@@ -21,6 +21,7 @@ class FakeTwilio(LoopbackServer):
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.messages: list[dict[str, Any]] = []
+        self.attempts: list[dict[str, Any]] = []  # every send request, refused or not
         self.fail_with: tuple[int, int, str] | None = None  # (status, code, message)
         self.port = 0
 
@@ -44,6 +45,7 @@ class FakeTwilio(LoopbackServer):
                 {"code": 20404, "message": "Not found", "status": 404}, status=404
             )
         form = dict(await request.post())
+        self.attempts.append(form)
         if self.fail_with is not None:
             status, code, message = self.fail_with
             return web.json_response(

@@ -175,3 +175,23 @@ async def test_every_delivery_is_vetted_again(
         assert (row.status, row.status_code, row.attempt_count) == ("pending", None, 1)
         assert row.error_message.startswith("blocked:")
     assert receiver.requests == []
+
+
+async def test_a_delivery_to_a_name_with_one_private_address_among_public_ones_is_blocked(
+    client, user, receiver, pump, deliverer, dns
+):
+    """Every resolved address is vetted at delivery time too, not only the first one: the
+    connection is pinned to the first, but a name that also points inside is refused."""
+    dns["flip.example"] = ["93.184.216.34"]
+    hook = await create_hook(client, user["headers"], "https://flip.example/hook")
+    dns["flip.example"] = ["93.184.216.34", "10.0.0.5"]
+    async with session_scope() as s:
+        await emit(s, "call.ended", {"call_id": "x", "customer_id": user["user"]["id"]})
+    await pump.drain()
+    assert await deliverer.drain() == 1
+    async with session_scope() as s:
+        row = (await s.execute(select(WebhookDelivery))).scalar_one()
+    assert row.webhook_id == hook["id"] and row.status_code is None
+    assert row.error_message.startswith("blocked: flip.example resolves to a forbidden address")
+    assert "10.0.0.5" in row.error_message
+    assert receiver.requests == []
