@@ -17,11 +17,11 @@ from nova.core import clock
 from nova.core.db import is_postgres
 from nova.core.errors import Conflict, Unauthorized
 from nova.core.security import (
-    hash_password,
+    hash_password_async,
     keyed_hash,
     needs_rehash,
     random_code,
-    verify_password,
+    verify_password_async,
 )
 from nova.core.settings import Settings
 from nova.models.user import PasswordResetCode, User
@@ -46,7 +46,7 @@ async def register(
 ) -> User:
     if await get_by_email(session, email) is not None:
         raise Conflict("Email already registered")
-    user = User(email=email, password_hash=hash_password(password), name=name)
+    user = User(email=email, password_hash=await hash_password_async(password), name=name)
     if referral_code:
         referrer = (
             await session.execute(select(User).where(User.referral_code == referral_code.strip()))
@@ -68,10 +68,12 @@ async def register(
 
 async def authenticate(session: AsyncSession, email: str, password: str) -> User:
     user = await get_by_email(session, email)
-    if not verify_password(password, user.password_hash if user else None) or user is None:
+    # Unknown emails are verified against a dummy hash: the same work, the same time.
+    if not await verify_password_async(password, user.password_hash if user else None):
         raise Unauthorized("Invalid email or password")
+    assert user is not None
     if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+        user.password_hash = await hash_password_async(password)
     return user
 
 
@@ -223,7 +225,7 @@ async def reset_password(
     )
     if used.scalar_one_or_none() is None:  # a concurrent reset used it first
         return ResetOutcome.INVALID
-    user.password_hash = hash_password(new_password)
+    user.password_hash = await hash_password_async(new_password)
     user.token_version += 1
     user.email_verified = True
     await session.flush()

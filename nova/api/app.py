@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from nova import __version__
+from nova.api.hardening import JsonDepthMiddleware
 from nova.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from nova.core.db import dispose_engine, init_engine
 from nova.core.errors import install_error_handlers
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
     from nova.api.web import mount_assets
 
     mount_assets(app)
+    app.add_middleware(JsonDepthMiddleware)  # inside the size cap: it reads capped bodies
     app.add_middleware(
         BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, overrides=BODY_LIMIT_OVERRIDES
     )

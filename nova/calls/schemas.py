@@ -50,6 +50,12 @@ class CallBatchRequest(BaseModel):
     consent: bool = Field(
         strict=True, description="Must be true: you have permission to call these numbers"
     )
+    idempotency_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        description="Same as the Idempotency-Key header (both present must be equal)",
+    )
 
 
 class CallOut(BaseModel):

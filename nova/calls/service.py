@@ -59,7 +59,7 @@ from nova.telephony.routing import plan_calls
 
 log = logging.getLogger("nova.calls")
 
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")  # ASCII digits only: \d matches any script
 DEFAULT_COLLECT_FIELDS = ["name", "email", "company", "role", "timeline"]
 MSG_DISPATCHED = "Call dispatched successfully"
 MSG_FAILED = "Call could not be dispatched"

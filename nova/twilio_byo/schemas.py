@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from nova.models.twilio import TwilioCredential, TwilioNumber
 
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")  # ASCII digits only: \d matches any script
 
 
 class CredentialsIn(BaseModel):
@@ -116,7 +116,7 @@ class OtpSent(BaseModel):
 
 
 class VerifyRequest(BaseModel):
-    code: str = Field(pattern=r"^\d{6}$")
+    code: str = Field(pattern=r"^[0-9]{6}$")
 
 
 class NumberRevoked(BaseModel):
