@@ -60,6 +60,8 @@ class UserOut(BaseModel):
     name: str | None = None
     email_verified: bool
     phone: str | None = None
+    # True when ``phone`` is a number this account proved it owns (a one-time code).
+    phone_verified: bool = False
     trial_active: bool
     trial_minutes_remaining: float
     created_at: datetime

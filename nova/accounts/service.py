@@ -24,6 +24,7 @@ from nova.core.security import (
     verify_password_async,
 )
 from nova.core.settings import Settings
+from nova.models.twilio import TwilioNumber
 from nova.models.user import PasswordResetCode, User
 
 log = logging.getLogger("nova.accounts")
@@ -87,10 +88,25 @@ async def user_out(session: AsyncSession, user: User) -> UserOut:
         name=user.name,
         email_verified=user.email_verified,
         phone=user.phone,
+        phone_verified=await _phone_verified(session, user),
         trial_active=active,
         trial_minutes_remaining=round(remaining, 2),
         created_at=user.created_at,
     )
+
+
+async def _phone_verified(session: AsyncSession, user: User) -> bool:
+    """The account's phone is one of its numbers whose ownership a code proved."""
+    if not user.phone:
+        return False
+    found = await session.scalar(
+        select(TwilioNumber.id).where(
+            TwilioNumber.user_id == user.id,
+            TwilioNumber.phone_number == user.phone,
+            TwilioNumber.verified_at.is_not(None),
+        )
+    )
+    return found is not None
 
 
 def features(user: User) -> FeaturesOut:

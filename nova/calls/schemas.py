@@ -96,6 +96,9 @@ class ObjectionHandler(BaseModel):
 class ContextOut(BaseModel):
     """The full brief handed to the agent (debugging endpoint)."""
 
+    # ``id`` (= context_id) and the lead's ``phone`` and ``name`` at top level are the names
+    # the published MCP client reads; ``context_id`` and ``lead`` stay for our own clients.
+    id: str
     context_id: str
     call_id: str | None = None
     room_name: str
@@ -103,6 +106,9 @@ class ContextOut(BaseModel):
     goal: str
     language: str
     lead: dict
+    phone: str | None = None
+    name: str | None = None
+    owner_email: str | None = None
     agent_instructions: str
     opening_line: str
     qualification_questions: list[str]

@@ -533,10 +533,17 @@ async def get_context(session: AsyncSession, settings: Settings, context_id: str
     ctx = await session.get(CallContext, context_id)
     if ctx is None or _expired(settings, ctx.created_at):
         raise NotFound("Context not found or expired")
-    call_id = await session.scalar(select(Call.id).where(Call.context_id == ctx.id))
+    call = (
+        await session.execute(select(Call.id, Call.owner_email).where(Call.context_id == ctx.id))
+    ).first()
+    lead = ctx.lead or {}
     return ContextOut(
+        id=ctx.id,
         context_id=ctx.id,
-        call_id=call_id,
+        call_id=call.id if call else None,
+        phone=lead.get("phone"),
+        name=lead.get("name"),
+        owner_email=call.owner_email if call else None,
         room_name=livekit.room_name_for(ctx.id),
         product=ctx.product,
         goal=ctx.goal,

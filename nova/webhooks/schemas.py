@@ -25,6 +25,7 @@ class WebhookOut(BaseModel):
     events: list[str]
     is_active: bool
     created_at: datetime
+    updated_at: datetime
 
 
 class WebhookCreated(WebhookOut):
@@ -45,3 +46,11 @@ class DeliveryOut(BaseModel):
     next_attempt_at: datetime | None
     created_at: datetime
     delivered_at: datetime | None
+
+
+class WebhookTestOut(DeliveryOut):
+    """The test delivery's first attempt: the delivery, plus ``delivery_id`` (= ``id``) and a
+    one-line ``message``, the shape the published MCP client reads."""
+
+    delivery_id: str
+    message: str
