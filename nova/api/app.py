@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from nova import __version__
 from nova.api.hardening import JsonDepthMiddleware
+from nova.api.hardening import install as install_hardening
 from nova.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from nova.core.db import dispose_engine, init_engine
 from nova.core.errors import install_error_handlers
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
     )
     app.state.settings = settings
     install_error_handlers(app)
+    install_hardening(app)
     for router in _routers():
         # The routes join the app's own list, as if declared with @app.get: our routers
         # carry their prefixes and dependencies on each route already, and FastAPI's

@@ -1,8 +1,11 @@
-"""Request guards that apply before any route parses a body."""
+"""Request guards: JSON depth before any route parses a body, the full ``Allow`` list on a 405,
+and the OpenAPI document that describes every status (``nova.api.openapi``)."""
 
 from __future__ import annotations
 
+from fastapi import FastAPI, Request, Response
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nova.core import jsonsafe
@@ -80,3 +83,32 @@ async def _send_error(send: Send, status: int, detail: str) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+def _allowed_methods(app: ASGIApp, scope: Scope) -> list[str]:
+    """Every method some route serves at this path (Starlette's 405 names only the first
+    route that matched the path, so GET + POST on one path answered ``Allow: GET``)."""
+    methods: set[str] = set()
+    for route in getattr(app, "routes", ()):
+        match, _ = route.matches({**scope, "method": "__NONE__"})
+        if match is Match.PARTIAL and getattr(route, "methods", None):
+            methods.update(route.methods)
+    return sorted(methods)
+
+
+def install(app: FastAPI) -> None:
+    """The guards that are exception handlers or document hooks rather than middleware."""
+    from nova.api import openapi
+
+    previous = app.exception_handlers[HTTPException]
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 405:
+            allow = _allowed_methods(app.router, request.scope)
+            if allow:
+                exc = HTTPException(405, exc.detail, headers={"Allow": ", ".join(allow)})
+        return await previous(request, exc)
+
+    app.add_exception_handler(HTTPException, http_error)
+    openapi.install(app)

@@ -9,11 +9,16 @@ EVENT_TYPES: tuple[str, ...] = ("call.started", "call.ended", "call.transcribed"
 
 
 class WebhookCreate(BaseModel):
-    url: str = Field(max_length=2048, description="HTTPS endpoint that receives the events")
+    url: str = Field(
+        max_length=2048,
+        description="HTTPS endpoint that receives the events (a public address)",
+        json_schema_extra={"pattern": "^https://"},
+    )
     events: list[str] = Field(
         default_factory=lambda: list(EVENT_TYPES),
         max_length=32,
         description="Event types to receive (all four when omitted)",
+        json_schema_extra={"minItems": 1, "items": {"type": "string", "enum": list(EVENT_TYPES)}},
     )
 
 
