@@ -392,3 +392,43 @@ async def test_mcp_client_shapes(client, user, livekit):
         assert isinstance(check["latency_ms"], float) and check["latency_ms"] >= 0
     assert deep["checks"]["database"]["reason"] is None
     assert deep["checks"]["redis"]["reason"] == "not configured"
+
+
+# --- 11. the OpenAPI document and the 405 ------------------------------------------------------
+
+
+async def test_405_lists_every_method_of_the_path(client):
+    r = await client.put("/portals/integrations")
+    assert r.status_code == 405
+    assert r.headers["allow"] == "GET, POST"
+    r = await client.delete("/calls")
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+
+
+async def test_openapi_states_the_constraints_and_statuses(client, settings):
+    doc = (await client.get("/openapi.json")).json()
+    schemas = doc["components"]["schemas"]
+    password = schemas["RegisterRequest"]["properties"]["password"]
+    assert password["minLength"] == settings.password_min_length
+    assert password["maxLength"] == settings.password_max_length
+    assert schemas["PayoutRequest"]["properties"]["amount_cents"]["minimum"] == 5000
+    assert schemas["SubscribeRequest"]["properties"]["plan"]["enum"] == [
+        "starter",
+        "growth",
+        "scale",
+    ]
+    calls = doc["paths"]["/calls"]["post"]
+    body = calls["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert body["consent"]["const"] is True
+    assert {"400", "401", "402", "409", "413", "415", "422", "429"} <= set(calls["responses"])
+    # Statuses that follow from what a route is: a token (401), an id in the path (404).
+    hook_test = doc["paths"]["/v1/webhooks/{webhook_id}/test"]["post"]["responses"]
+    assert {"401", "404", "429"} <= set(hook_test)
+    assert doc["paths"]["/auth/me"]["get"]["responses"]["401"]["content"]
+    assert "503" in doc["paths"]["/health/deep"]["get"]["responses"]
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            if "{" in path:
+                assert "404" in op["responses"], (method, path)
+            if "requestBody" in op:
+                assert {"400", "413"} <= set(op["responses"]), (method, path)
