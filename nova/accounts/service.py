@@ -45,9 +45,12 @@ async def register(
     name: str | None = None,
     referral_code: str | None = None,
 ) -> User:
+    # Hashed before the first statement: no transaction (on SQLite, the write lock) is held
+    # while argon2 works, and a taken email costs the same time as a new one.
+    password_hash = await hash_password_async(password)
     if await get_by_email(session, email) is not None:
         raise Conflict("Email already registered")
-    user = User(email=email, password_hash=await hash_password_async(password), name=name)
+    user = User(email=email, password_hash=password_hash, name=name)
     if referral_code:
         referrer = (
             await session.execute(select(User).where(User.referral_code == referral_code.strip()))
@@ -69,6 +72,10 @@ async def register(
 
 async def authenticate(session: AsyncSession, email: str, password: str) -> User:
     user = await get_by_email(session, email)
+    # End the read transaction before argon2 runs (~0.1 s): on SQLite every transaction
+    # holds the database's write lock, and a storm of logins would hold it back to back.
+    # The user stays loaded and attached.
+    await session.commit()
     # Unknown emails are verified against a dummy hash: the same work, the same time.
     if not await verify_password_async(password, user.password_hash if user else None):
         raise Unauthorized("Invalid email or password")
