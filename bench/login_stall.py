@@ -8,7 +8,8 @@
 loopback). A probe GETs ``/health`` every 50 ms and records each latency. Three scenarios,
 each measured in the same run so the ratio can be read on another machine:
 
-* ``reference``: nothing else happening (the same-run baseline);
+* ``reference``: nothing else happening (the same-run baseline), and the same clients
+  flooding a route that does no work (what any flood of that rate costs on this machine);
 * ``storm, throttle off``: the login limits raised out of reach, so every one of the
   clients' attempts runs argon2 (what the hashing pool alone buys);
 * ``storm, default throttle``: the shipped limits (after 5 failures per account and client
@@ -91,24 +92,27 @@ async def _probe(url: str, seconds: float, statuses: dict[int, int]) -> list[flo
     return out
 
 
-async def _hammer(url: str, stop: asyncio.Event, counts: dict[int, int]) -> None:
+async def _hammer(url: str, stop: asyncio.Event, counts: dict[int, int], login: bool) -> None:
     async with httpx.AsyncClient(base_url=url, timeout=60) as c:
         while not stop.is_set():
             try:
-                r = await c.post(
-                    "/auth/login",
-                    json={"email": "owner@example.com", "password": "not-it-at-all"},
-                )
+                if login:
+                    r = await c.post(
+                        "/auth/login",
+                        json={"email": "owner@example.com", "password": "not-it-at-all"},
+                    )
+                else:  # the same flood of requests, to a route that does no work
+                    r = await c.get("/billing/plans")
                 status = r.status_code
             except httpx.TransportError:
                 status = 0  # connection dropped
             counts[status] = counts.get(status, 0) + 1
 
 
-async def _scenario(url: str, seconds: float, clients: int) -> dict:
+async def _scenario(url: str, seconds: float, clients: int, login: bool) -> dict:
     stop = asyncio.Event()
     counts: dict[int, int] = {}
-    hammers = [asyncio.create_task(_hammer(url, stop, counts)) for _ in range(clients)]
+    hammers = [asyncio.create_task(_hammer(url, stop, counts, login)) for _ in range(clients)]
     await asyncio.sleep(1.0 if clients else 0)  # let the storm build up
     started = time.monotonic()
     health: dict[int, int] = {}
@@ -126,7 +130,14 @@ async def _scenario(url: str, seconds: float, clients: int) -> dict:
     }
 
 
-def run(code: Path, name: str, env_extra: dict[str, str], seconds: float, clients: int) -> dict:
+def run(
+    code: Path,
+    name: str,
+    env_extra: dict[str, str],
+    seconds: float,
+    clients: int,
+    login: bool = True,
+) -> dict:
     proc, url = _start(code, env_extra)
     try:
         r = httpx.post(
@@ -134,7 +145,7 @@ def run(code: Path, name: str, env_extra: dict[str, str], seconds: float, client
             json={"email": "owner@example.com", "password": "the-right-password"},
         )
         assert r.status_code == 201, r.text
-        result = asyncio.run(_scenario(url, seconds, clients))
+        result = asyncio.run(_scenario(url, seconds, clients, login))
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -161,6 +172,14 @@ def main() -> None:
         "NOVA_LOGIN_LIMITS_CLIENT": UNLIMITED,
     }
     run(args.code, "reference (no load)", {}, args.seconds, 0)
+    run(
+        args.code,
+        f"reference: {args.clients} clients GET /billing/plans",
+        {},
+        args.seconds,
+        args.clients,
+        login=False,
+    )
     run(args.code, f"{args.clients} clients, throttle off", off, args.seconds, args.clients)
     run(args.code, f"{args.clients} clients, default throttle", {}, args.seconds, args.clients)
     print("machine after:", snapshot(), flush=True)

@@ -141,3 +141,20 @@ async def test_password_hashing_leaves_the_event_loop_free():
     await task
     # On the loop, the verifications would have run with the ticker frozen (0 ticks).
     assert ticks - start > 50
+
+
+async def test_hashing_threads_yield_the_cpu_to_the_event_loop():
+    import os
+    import sys
+    import threading
+
+    from nova.core import security
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    loop = asyncio.get_running_loop()
+    mine = niceness()
+    theirs = await loop.run_in_executor(security._hash_pool(), niceness)
+    if sys.platform == "linux":
+        assert theirs == min(19, mine + security.HASH_THREAD_NICE) or theirs > mine
