@@ -101,7 +101,7 @@ async def run(args: argparse.Namespace) -> dict:
         user = User(email="retention@example.com", password_hash="x")
         s.add(user)
         await s.flush()
-        hook = Webhook(user_id=user.id, url="https://x.example/h", events=[], secret_hash="0" * 64)
+        hook = Webhook(user_id=user.id, url="https://x.example/h", events=[], signing_key="sealed")
         s.add(hook)
         await s.flush()
         hook_id = hook.id

@@ -49,7 +49,7 @@ from nova.core.runner import BackgroundRunner  # noqa: E402
 from nova.core.settings import Settings  # noqa: E402
 from nova.models.user import User  # noqa: E402
 from nova.models.webhooks import Webhook  # noqa: E402
-from nova.webhooks.signing import hash_secret  # noqa: E402
+from nova.webhooks.signing import seal_key  # noqa: E402
 from tests.webhooks.receiver import make_tls_files  # noqa: E402
 
 
@@ -119,7 +119,7 @@ class Bench:
                     user_id=user.id,
                     url=f"https://127.0.0.1:{self.port}/hook",
                     events=["call.started", "call.ended", "call.transcribed", "call.scored"],
-                    secret_hash=hash_secret("bench-secret"),
+                    signing_key=seal_key(self.settings, "bench-secret"),
                 )
             )
             self.user_id = user.id

@@ -178,6 +178,15 @@ def cmd_user(args: argparse.Namespace) -> int:
     return 2
 
 
+def cmd_secrets(args: argparse.Namespace) -> int:
+    """Print fresh secrets as .env lines (needs no configuration: it is how you make one)."""
+    from nova.core.secret_strength import generate
+
+    for name, value in generate().items():
+        print(f"{name}={value}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nova", description="Nova voice-agent runtime")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -211,6 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("email")
     f.add_argument("--set", action="append", metavar="FLAG=on|off")
     p.set_defaults(func=cmd_user)
+
+    p = sub.add_parser("secrets", help="secrets for production")
+    ssub = p.add_subparsers(dest="secrets_cmd", required=True)
+    ssub.add_parser("generate", help="print new random NOVA_* secrets as .env lines")
+    p.set_defaults(func=cmd_secrets)
 
     _load_extra_commands()
     for name, (help_text, configure, run) in EXTRA_COMMANDS.items():

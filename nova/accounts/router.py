@@ -7,7 +7,7 @@ import logging
 from fastapi import APIRouter, BackgroundTasks, status
 from fastapi.responses import JSONResponse
 
-from nova.accounts import service
+from nova.accounts import service, throttle
 from nova.accounts.schemas import (
     CheckEmailResponse,
     EmailRequest,
@@ -19,7 +19,8 @@ from nova.accounts.schemas import (
     TokenResponse,
     UserOut,
 )
-from nova.api.deps import CurrentUser, SessionDep, SettingsDep
+from nova.api.deps import ClientIP, CurrentUser, SessionDep, SettingsDep
+from nova.core.db import session_scope
 from nova.core.mailer import send_mail
 from nova.core.security import create_access_token
 from nova.core.settings import Settings
@@ -43,9 +44,18 @@ async def register(body: RegisterRequest, session: SessionDep, settings: Setting
     return TokenResponse(access_token=token, user=await service.user_out(session, user))
 
 
-@router.post("/auth/login", response_model=TokenResponse)
-async def login(body: LoginRequest, session: SessionDep, settings: SettingsDep):
+@router.post(
+    "/auth/login",
+    response_model=TokenResponse,
+    responses={
+        401: {"description": "Invalid email or password"},
+        429: {"description": "Too many login attempts (Retry-After says how long to wait)"},
+    },
+)
+async def login(body: LoginRequest, session: SessionDep, settings: SettingsDep, ip: ClientIP):
+    await throttle.before_attempt(settings, body.email, ip)
     user = await service.authenticate(session, body.email, body.password)
+    await throttle.succeeded(settings, body.email, ip)
     token = create_access_token(settings, user.id, user.token_version)
     return TokenResponse(access_token=token, user=await service.user_out(session, user))
 
@@ -66,15 +76,23 @@ async def my_features(user: CurrentUser):
 
 
 @router.post("/auth/forgot-password", response_model=MessageResponse)
-async def forgot_password(
-    body: EmailRequest, session: SessionDep, settings: SettingsDep, background: BackgroundTasks
-):
-    issued = await service.request_password_reset(session, settings, body.email)
-    if issued is not None:
-        email, code = issued
-        # Sent after the response: known and unknown emails answer alike, in the same time.
-        background.add_task(_mail_reset_code, settings, email, code)
+async def forgot_password(body: EmailRequest, settings: SettingsDep, background: BackgroundTasks):
+    # All the work (the lookup, the hourly count, the code, the mail) happens after the
+    # response is sent: known and unknown emails are answered by the same code path, in
+    # the same time, so the answer's timing says nothing about which accounts exist.
+    background.add_task(_issue_reset_code, settings, body.email)
     return MessageResponse(message=service.GENERIC_FORGOT_MESSAGE)
+
+
+async def _issue_reset_code(settings: Settings, email: str) -> None:
+    try:
+        async with session_scope() as session:
+            issued = await service.request_password_reset(session, settings, email)
+    except Exception:
+        log.exception("issuing a password reset code failed")
+        return
+    if issued is not None:
+        await _mail_reset_code(settings, *issued)
 
 
 async def _mail_reset_code(settings: Settings, email: str, code: str) -> None:
@@ -110,4 +128,5 @@ async def reset_password(body: ResetPasswordRequest, session: SessionDep, settin
         return JSONResponse({"detail": service.TOO_MANY_ATTEMPTS}, 429)
     if outcome is service.ResetOutcome.INVALID:
         return JSONResponse({"detail": service.INVALID_CODE}, 400)
+    await throttle.password_reset(settings, body.email)
     return MessageResponse(message="Password updated. Sign in with your new password.")

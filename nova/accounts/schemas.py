@@ -24,7 +24,15 @@ def _check_password(value: str) -> str:
     return value
 
 
-Password = Annotated[str, AfterValidator(_check_password)]
+def _password_bounds(schema: dict) -> None:
+    """The configured bounds, in the OpenAPI document too."""
+    s = get_settings()
+    schema.update(minLength=s.password_min_length, maxLength=s.password_max_length)
+
+
+Password = Annotated[
+    str, Field(json_schema_extra=_password_bounds), AfterValidator(_check_password)
+]
 
 
 class _Strict(BaseModel):
@@ -60,6 +68,8 @@ class UserOut(BaseModel):
     name: str | None = None
     email_verified: bool
     phone: str | None = None
+    # True when ``phone`` is a number this account proved it owns (a one-time code).
+    phone_verified: bool = False
     trial_active: bool
     trial_minutes_remaining: float
     created_at: datetime

@@ -17,13 +17,14 @@ from nova.core import clock
 from nova.core.db import is_postgres
 from nova.core.errors import Conflict, Unauthorized
 from nova.core.security import (
-    hash_password,
+    hash_password_async,
     keyed_hash,
     needs_rehash,
     random_code,
-    verify_password,
+    verify_password_async,
 )
 from nova.core.settings import Settings
+from nova.models.twilio import TwilioNumber
 from nova.models.user import PasswordResetCode, User
 
 log = logging.getLogger("nova.accounts")
@@ -44,9 +45,12 @@ async def register(
     name: str | None = None,
     referral_code: str | None = None,
 ) -> User:
+    # Hashed before the first statement: no transaction (on SQLite, the write lock) is held
+    # while argon2 works, and a taken email costs the same time as a new one.
+    password_hash = await hash_password_async(password)
     if await get_by_email(session, email) is not None:
         raise Conflict("Email already registered")
-    user = User(email=email, password_hash=hash_password(password), name=name)
+    user = User(email=email, password_hash=password_hash, name=name)
     if referral_code:
         referrer = (
             await session.execute(select(User).where(User.referral_code == referral_code.strip()))
@@ -68,10 +72,16 @@ async def register(
 
 async def authenticate(session: AsyncSession, email: str, password: str) -> User:
     user = await get_by_email(session, email)
-    if not verify_password(password, user.password_hash if user else None) or user is None:
+    # End the read transaction before argon2 runs (~0.1 s): on SQLite every transaction
+    # holds the database's write lock, and a storm of logins would hold it back to back.
+    # The user stays loaded and attached.
+    await session.commit()
+    # Unknown emails are verified against a dummy hash: the same work, the same time.
+    if not await verify_password_async(password, user.password_hash if user else None):
         raise Unauthorized("Invalid email or password")
+    assert user is not None
     if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+        user.password_hash = await hash_password_async(password)
     return user
 
 
@@ -85,10 +95,25 @@ async def user_out(session: AsyncSession, user: User) -> UserOut:
         name=user.name,
         email_verified=user.email_verified,
         phone=user.phone,
+        phone_verified=await _phone_verified(session, user),
         trial_active=active,
         trial_minutes_remaining=round(remaining, 2),
         created_at=user.created_at,
     )
+
+
+async def _phone_verified(session: AsyncSession, user: User) -> bool:
+    """The account's phone is one of its numbers whose ownership a code proved."""
+    if not user.phone:
+        return False
+    found = await session.scalar(
+        select(TwilioNumber.id).where(
+            TwilioNumber.user_id == user.id,
+            TwilioNumber.phone_number == user.phone,
+            TwilioNumber.verified_at.is_not(None),
+        )
+    )
+    return found is not None
 
 
 def features(user: User) -> FeaturesOut:
@@ -223,7 +248,7 @@ async def reset_password(
     )
     if used.scalar_one_or_none() is None:  # a concurrent reset used it first
         return ResetOutcome.INVALID
-    user.password_hash = hash_password(new_password)
+    user.password_hash = await hash_password_async(new_password)
     user.token_version += 1
     user.email_verified = True
     await session.flush()

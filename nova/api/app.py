@@ -11,6 +11,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from nova import __version__
+from nova.api.hardening import JsonDepthMiddleware
+from nova.api.hardening import install as install_hardening
 from nova.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from nova.core.db import dispose_engine, init_engine
 from nova.core.errors import install_error_handlers
@@ -114,6 +116,7 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
     )
     app.state.settings = settings
     install_error_handlers(app)
+    install_hardening(app)
     for router in _routers():
         # The routes join the app's own list, as if declared with @app.get: our routers
         # carry their prefixes and dependencies on each route already, and FastAPI's
@@ -129,6 +132,7 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
 
     install_docs(app)
     mount_assets(app)
+    app.add_middleware(JsonDepthMiddleware)  # inside the size cap: it reads capped bodies
     app.add_middleware(
         BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, overrides=BODY_LIMIT_OVERRIDES
     )

@@ -6,7 +6,7 @@ when ``NOVA_REDIS_URL`` is set).
 Domains add deep probes with ``register_probe(name, coro_fn)``; a probe returns
 ``(ok, detail)`` and is capped at ``PROBE_TIMEOUT_SECONDS`` (2 s). Every probe runs
 concurrently and reports ``{"ok": bool, "status": "ok" | "failing" | "not_configured",
-"detail": str}``. A dependency that is not configured returns ``NOT_CONFIGURED``: it does
+"detail": str, "latency_ms": float, "reason": str | null}``. A dependency that is not configured returns ``NOT_CONFIGURED``: it does
 not fail the deep check (Nova runs without it), but is labelled so.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Response
@@ -82,6 +83,7 @@ register_probe("redis", _redis)
 
 async def _run_probe(name: str, probe: Probe, settings: Settings) -> dict:
     limit = PROBE_TIMEOUT_SECONDS
+    started = time.perf_counter()
     try:
         ok, detail = await asyncio.wait_for(probe(settings), limit)
     except TimeoutError:
@@ -89,10 +91,14 @@ async def _run_probe(name: str, probe: Probe, settings: Settings) -> dict:
     except Exception as exc:  # noqa: BLE001 - a probe failure is data
         log.warning("health probe %s failed: %s", name, type(exc).__name__)
         ok, detail = False, f"{type(exc).__name__}: {exc}"[:300]
+    latency_ms = round((time.perf_counter() - started) * 1000, 2)
     state = "ok" if ok else "failing"
     if (ok, detail) == NOT_CONFIGURED:
         state = "not_configured"
-    return {"ok": ok, "status": state, "detail": detail}
+    # ``latency_ms`` and ``reason`` (why it is not ok; null when it is) are what the published
+    # MCP client reads; ``ok`` and ``detail`` are ours.
+    reason = None if state == "ok" else detail
+    return {"ok": ok, "status": state, "detail": detail, "latency_ms": latency_ms, "reason": reason}
 
 
 async def active_calls() -> int:

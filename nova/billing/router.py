@@ -8,6 +8,7 @@ from fastapi import APIRouter, FastAPI, Query, Request, status
 
 from nova.api.app import LIFESPAN_HOOKS
 from nova.api.deps import CurrentUser, SessionDep, SettingsDep
+from nova.api.params import MAX_OFFSET
 from nova.billing import referrals, service, stripe_client
 from nova.billing.schemas import (
     CreatePaymentOut,
@@ -45,7 +46,7 @@ if _close_stripe_clients not in LIFESPAN_HOOKS:
 referrals_router = APIRouter(prefix="/referrals", tags=["referrals"])
 
 Limit = Query(50, ge=1, le=200)
-Offset = Query(0, ge=0)
+Offset = Query(0, ge=0, le=MAX_OFFSET)
 
 
 @router.get("/plans", response_model=PlansOut)

@@ -60,8 +60,22 @@ class SubscriptionOut(BaseModel):
     currency: str | None = None
 
 
+def _plan_ids(schema: dict) -> None:
+    """The configured plan ids, as an enum in the OpenAPI document."""
+    from nova.billing.plans import catalogue
+    from nova.core.settings import get_settings
+
+    schema["enum"] = [p.id for p in catalogue(get_settings())]
+
+
+def _payout_minimum(schema: dict) -> None:
+    from nova.core.settings import get_settings
+
+    schema["minimum"] = get_settings().referral_payout_min_cents
+
+
 class SubscribeRequest(BaseModel):
-    plan: str = Field(min_length=1, max_length=32)
+    plan: str = Field(min_length=1, max_length=32, json_schema_extra=_plan_ids)
     payment_method_id: str = Field(min_length=1, max_length=255)
 
 
@@ -77,7 +91,7 @@ class SetupIntentOut(BaseModel):
 
 
 class CreatePaymentRequest(BaseModel):
-    plan_id: str = Field(min_length=1, max_length=32)
+    plan_id: str = Field(min_length=1, max_length=32, json_schema_extra=_plan_ids)
 
 
 class CreatePaymentOut(BaseModel):
@@ -158,7 +172,12 @@ class EarningsOut(BaseModel):
 
 
 class PayoutRequest(BaseModel):
-    amount_cents: int = Field(gt=0, le=10**9)
+    amount_cents: int = Field(
+        gt=0,
+        le=10**9,
+        description="At least the payout minimum, at most your available balance",
+        json_schema_extra=_payout_minimum,
+    )
     method: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from nova.api.deps import CurrentUser, SessionDep
+from nova.api.params import Offset
 from nova.core.errors import NotFound
 from nova.models.calls import Call
 
@@ -81,7 +82,7 @@ async def list_calls(
     user: CurrentUser,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     status: Annotated[str | None, Query(pattern="^(pending|in_progress|completed|failed)$")] = None,
 ):
     stmt = select(Call).where(Call.user_id == user.id)

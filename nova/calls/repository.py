@@ -209,15 +209,15 @@ async def get_call(session: AsyncSession, call_id: str) -> Call | None:
     return await session.get(Call, call_id)
 
 
-async def get_context(
-    session: AsyncSession, context_id: str
-) -> tuple[CallContext, str | None] | None:
-    """A brief and the id of the call it was written for."""
+async def get_context(session: AsyncSession, context_id: str) -> tuple[CallContext, Any] | None:
+    """A brief and the call it was written for (``id`` and ``owner_email``, or None)."""
     ctx = await session.get(CallContext, context_id)
     if ctx is None:
         return None
-    call_id = await session.scalar(select(Call.id).where(Call.context_id == ctx.id))
-    return ctx, call_id
+    call = (
+        await session.execute(select(Call.id, Call.owner_email).where(Call.context_id == ctx.id))
+    ).first()
+    return ctx, call
 
 
 async def call_in_room(session: AsyncSession, room_name: str) -> Call | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -19,15 +18,24 @@ from nova.calls.schemas import (
     TokenRequest,
     TokenResponse,
 )
-from nova.core import idempotency
+from nova.core import idempotency, jsonsafe
 from nova.core.db import session_scope
-from nova.core.errors import TooManyRequests, Unauthorized, Unprocessable
+from nova.core.errors import (
+    BadRequest,
+    TooManyRequests,
+    Unauthorized,
+    Unprocessable,
+    UnsupportedMediaType,
+)
 from nova.core.ratelimit import get_limiter
 from nova.core.settings import Settings
 from nova.models.user import User
 from nova.telephony import livekit
 
 router = APIRouter(tags=["calls"])
+
+# The body field the published MCP client sends its idempotency key in.
+BODY_KEY = "idempotency_key"
 
 
 def _inline_schema(model: type) -> dict[str, Any]:
@@ -77,12 +85,35 @@ async def _caller(request: Request, settings: Settings) -> User | None:
     return user
 
 
+def _require_json(request: Request) -> None:
+    """415 unless the body is declared JSON: a cross-site form or ``fetch`` can send
+    ``text/plain`` without a CORS preflight, ``application/json`` it cannot."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media != "application/json":
+        raise UnsupportedMediaType("Content-Type must be application/json")
+
+
 async def _json(request: Request) -> Any:
-    raw = await request.body()
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        return jsonsafe.loads(await request.body())
+    except jsonsafe.TooDeep as exc:
+        raise BadRequest(str(exc)) from None
+    except jsonsafe.InvalidJSON:
         raise Unprocessable("Request body must be valid JSON") from None
+
+
+def _idempotency_key(request: Request, raw: Any) -> str | None:
+    """The key from the ``Idempotency-Key`` header or the body's ``idempotency_key`` (the
+    published MCP client sends it there); both present and different is a 422."""
+    header = request.headers.get(idempotency.HEADER)
+    body = raw.get(BODY_KEY) if isinstance(raw, dict) else None
+    if body is not None and not isinstance(body, str):
+        raise BadRequest(f"{BODY_KEY} must be a string")
+    if header is not None and body is not None and header != body:
+        raise Unprocessable(
+            f"The {idempotency.HEADER} header and the body's {BODY_KEY} differ; send one key"
+        )
+    return header if header is not None else body
 
 
 @router.post(
@@ -100,6 +131,7 @@ async def _json(request: Request) -> Any:
 )
 async def create_calls(request: Request, session: SessionDep, settings: SettingsDep):
     """Submit a batch of 1–5 leads: one brief and one agent per lead."""
+    _require_json(request)
     ip = client_ip(request, settings)
     limit, window = settings.calls_rate_limit, settings.calls_rate_window_seconds
     decision = await get_limiter(settings).hit(f"calls:{ip}", limit, window)
@@ -112,10 +144,10 @@ async def create_calls(request: Request, session: SessionDep, settings: Settings
     if settings.feature_calls_auth_required and user is None:
         raise Unauthorized("Authentication required: send 'Authorization: Bearer <token>'")
     raw = await _json(request)
+    key = _idempotency_key(request, raw)
     batch = service.parse_batch(raw)
     service.validate_batch(settings, batch)
 
-    key = request.headers.get(idempotency.HEADER)
     scope = idempotency.scope_for("POST /calls", user_id=user.id if user else None, ip=ip)
 
     async def work() -> tuple[int, Any]:
@@ -138,7 +170,8 @@ async def create_calls(request: Request, session: SessionDep, settings: Settings
         settings,
         key=key,
         scope=scope,
-        payload=raw,
+        # The key is not part of the request it names: header and body forms match.
+        payload={k: v for k, v in raw.items() if k != BODY_KEY},
         work=work,
     )
 

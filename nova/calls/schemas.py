@@ -23,7 +23,10 @@ MAX_LEADS = 5
 class LeadIn(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    phone: str = Field(description="E.164, e.g. +971501234567")
+    phone: str = Field(
+        description="E.164, e.g. +971501234567 (and a valid number for its country)",
+        json_schema_extra={"pattern": r"^\+[1-9][0-9]{6,14}$"},
+    )
     name: str | None = Field(default=None, max_length=200)
     company: str | None = Field(default=None, max_length=200)
     email: str | None = Field(default=None, max_length=320)
@@ -35,8 +38,15 @@ class CallBatchRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    owner_email: str = Field(max_length=320, description="Where call result briefs are sent")
-    leads: list[LeadIn] = Field(description="1–5 leads; phones in E.164, no duplicates")
+    owner_email: str = Field(
+        max_length=320,
+        description="Where call result briefs are sent",
+        json_schema_extra={"format": "email"},
+    )
+    leads: list[LeadIn] = Field(
+        description="1–5 leads; phones in E.164, no duplicates",
+        json_schema_extra={"minItems": 1, "maxItems": MAX_LEADS},
+    )
     product: str = Field(max_length=500, description="What you're selling")
     website_url: str | None = Field(default=None, max_length=2048)
     context: str | None = Field(default=None, max_length=10_000)
@@ -48,7 +58,15 @@ class CallBatchRequest(BaseModel):
     urgency_hook: str | None = Field(default=None, max_length=2000)
     goal_criteria: str | None = Field(default=None, max_length=2000)
     consent: bool = Field(
-        strict=True, description="Must be true: you have permission to call these numbers"
+        strict=True,
+        description="Must be true: you have permission to call these numbers",
+        json_schema_extra={"const": True},
+    )
+    idempotency_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        description="Same as the Idempotency-Key header (both present must be equal)",
     )
 
 
@@ -90,6 +108,9 @@ class ObjectionHandler(BaseModel):
 class ContextOut(BaseModel):
     """The full brief handed to the agent (debugging endpoint)."""
 
+    # ``id`` (= context_id) and the lead's ``phone`` and ``name`` at top level are the names
+    # the published MCP client reads; ``context_id`` and ``lead`` stay for our own clients.
+    id: str
     context_id: str
     call_id: str | None = None
     room_name: str
@@ -97,6 +118,9 @@ class ContextOut(BaseModel):
     goal: str
     language: str
     lead: dict
+    phone: str | None = None
+    name: str | None = None
+    owner_email: str | None = None
     agent_instructions: str
     opening_line: str
     qualification_questions: list[str]

@@ -55,7 +55,7 @@ from nova.telephony.routing import plan_calls
 
 log = logging.getLogger("nova.calls")
 
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")  # ASCII digits only: \d matches any script
 MSG_DISPATCHED = pipeline.MSG_DISPATCHED
 MSG_FAILED = pipeline.MSG_FAILED
 
@@ -430,10 +430,15 @@ async def get_context(session: AsyncSession, settings: Settings, context_id: str
     found = await repository.get_context(session, context_id)
     if found is None or _expired(settings, found[0].created_at):
         raise NotFound("Context not found or expired")
-    ctx, call_id = found
+    ctx, call = found
+    lead = ctx.lead or {}
     return ContextOut(
+        id=ctx.id,
         context_id=ctx.id,
-        call_id=call_id,
+        call_id=call.id if call else None,
+        phone=lead.get("phone"),
+        name=lead.get("name"),
+        owner_email=call.owner_email if call else None,
         room_name=livekit.room_name_for(ctx.id),
         product=ctx.product,
         goal=ctx.goal,

@@ -6,7 +6,12 @@ The setting may hold several comma-separated keys: the first encrypts, all of th
 
 from __future__ import annotations
 
+import base64
+import functools
+
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from nova.core.errors import ServiceUnavailable
 from nova.core.settings import Settings, get_settings
@@ -59,3 +64,50 @@ def decrypt(token: str, settings: Settings | None = None) -> str:
         raise DecryptionFailed(
             "stored secret cannot be decrypted with the configured keys"
         ) from exc
+
+
+# --- sealing without a configured key ---------------------------------------------------------
+# Secrets Nova must hold from day one (webhook signing keys) cannot wait for an operator to
+# set NOVA_ENCRYPTION_KEY. They are sealed with its first key when it is set, otherwise with a
+# key derived from the JWT secret (per purpose); every configured key and the derived one
+# decrypt, so setting NOVA_ENCRYPTION_KEY later needs no migration of existing rows.
+
+
+def sealer(settings: Settings, purpose: str) -> MultiFernet:
+    raw = settings.encryption_key.get_secret_value() if settings.encryption_key else ""
+    try:
+        return _sealer(raw, settings.jwt_secret.get_secret_value(), purpose)
+    except (ValueError, TypeError) as exc:
+        raise EncryptionNotConfigured(
+            "NOVA_ENCRYPTION_KEY is not a valid Fernet key (32 url-safe base64-encoded bytes)"
+        ) from exc
+
+
+@functools.lru_cache(maxsize=16)
+def _sealer(encryption_keys: str, jwt_secret: str, purpose: str) -> MultiFernet:
+    derived = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=b"nova", info=f"nova-{purpose}".encode()
+    ).derive(jwt_secret.encode())
+    keys = [Fernet(k.strip().encode()) for k in encryption_keys.split(",") if k.strip()]
+    return MultiFernet([*keys, Fernet(base64.urlsafe_b64encode(derived))])
+
+
+def seal(settings: Settings, purpose: str, plaintext: str) -> str:
+    return sealer(settings, purpose).encrypt(plaintext.encode()).decode()
+
+
+def unseal(settings: Settings, purpose: str, token: str) -> str:
+    """Raises ``DecryptionFailed`` when no configured key (nor the derived one) opens it."""
+    try:
+        return _unseal(sealer(settings, purpose), token)
+    except InvalidToken as exc:
+        raise DecryptionFailed(
+            "stored secret cannot be decrypted with the configured keys"
+        ) from exc
+
+
+# The few live sealed values are opened on every use (each webhook delivery): their
+# plaintext stays in memory next to the key that opens them anyway.
+@functools.lru_cache(maxsize=1024)
+def _unseal(fernet: MultiFernet, token: str) -> str:
+    return fernet.decrypt(token.encode()).decode()

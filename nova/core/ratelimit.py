@@ -65,7 +65,12 @@ class Decision:
 
 
 class RateLimiter(Protocol):
-    async def hit(self, key: str, limit: int, window: float) -> Decision: ...
+    async def hit(self, key: str, limit: int, window: float, *, record: bool = True) -> Decision:
+        """Is one more hit within ``limit`` per ``window``? It is counted when allowed and
+        ``record`` (``record=False`` only asks)."""
+        ...
+
+    async def clear(self, key: str) -> None: ...
 
     async def reset(self) -> None: ...
 
@@ -75,7 +80,7 @@ class MemoryRateLimiter:
         self._hits: dict[str, deque[float]] = {}
         self._lock = asyncio.Lock()
 
-    async def hit(self, key: str, limit: int, window: float) -> Decision:
+    async def hit(self, key: str, limit: int, window: float, *, record: bool = True) -> Decision:
         now = clock.monotonic()
         async with self._lock:
             q = self._hits.setdefault(key, deque())
@@ -84,10 +89,17 @@ class MemoryRateLimiter:
             if len(q) >= limit:
                 retry = math.ceil(q[0] + window - now) if q else math.ceil(window)
                 return Decision(False, max(1, retry), 0)
+            if not record:
+                return Decision(True, 0, limit - len(q))
             q.append(now)
             if len(self._hits) > 100_000:
                 self._gc(now, window)
             return Decision(True, 0, limit - len(q))
+
+    async def clear(self, key: str) -> None:
+        """Forget ``key``'s log (e.g. failed logins after a successful one)."""
+        async with self._lock:
+            self._hits.pop(key, None)
 
     def _gc(self, now: float, window: float) -> None:
         for k in [k for k, q in self._hits.items() if not q or q[-1] <= now - window]:
@@ -97,7 +109,7 @@ class MemoryRateLimiter:
         self._hits.clear()
 
 
-# KEYS[1] the log; ARGV: now (ms), window (ms), limit, member. Returns
+# KEYS[1] the log; ARGV: now (ms), window (ms), limit, member, record (1|0). Returns
 # {allowed (0|1), hits in the window after this one, oldest counted score (ms) or false}.
 _HIT_SCRIPT = """
 local key = KEYS[1]
@@ -109,6 +121,9 @@ local count = redis.call('ZCARD', key)
 if count >= limit then
   local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
   return {0, count, oldest[2] or false}
+end
+if ARGV[5] == '0' then
+  return {1, count, false}
 end
 redis.call('ZADD', key, now, ARGV[4])
 redis.call('PEXPIRE', key, window)
@@ -146,12 +161,12 @@ class RedisRateLimiter:
         self._down_until = -math.inf
         self._warned_at = -math.inf
 
-    async def hit(self, key: str, limit: int, window: float) -> Decision:
+    async def hit(self, key: str, limit: int, window: float, *, record: bool = True) -> Decision:
         from redis.exceptions import RedisError
 
         mono = clock.monotonic()
         if mono < self._down_until:
-            return await self._degraded(key, limit, window, None)
+            return await self._degraded(key, limit, window, None, record)
         probing = self._down_until != -math.inf
         if probing:  # Redis failed before: this hit alone tries it, the others stay local
             self._down_until = mono + REDIS_RETRY_SECONDS
@@ -160,11 +175,11 @@ class RedisRateLimiter:
         member = f"{now_ms}:{uuid.uuid4().hex}"
         try:
             allowed, count, oldest = await self._run(
-                self.prefix + key, now_ms, window_ms, limit, member
+                self.prefix + key, now_ms, window_ms, limit, member, int(record)
             )
         except (RedisError, OSError) as exc:
             self._down_until = clock.monotonic() + REDIS_RETRY_SECONDS
-            return await self._degraded(key, limit, window, exc)
+            return await self._degraded(key, limit, window, exc, record)
         if probing:
             self._down_until = -math.inf
         if allowed:
@@ -184,7 +199,7 @@ class RedisRateLimiter:
             return await self.client.eval(_HIT_SCRIPT, 1, *args)
 
     async def _degraded(
-        self, key: str, limit: int, window: float, exc: BaseException | None
+        self, key: str, limit: int, window: float, exc: BaseException | None, record: bool
     ) -> Decision:
         REDIS_ERRORS.inc()
         now = clock.monotonic()
@@ -195,7 +210,19 @@ class RedisRateLimiter:
                 "rate limiter: Redis unreachable (%s); limits are per process until it is back",
                 reason,
             )
-        return await self.fallback.hit(key, limit, window)
+        return await self.fallback.hit(key, limit, window, record=record)
+
+    async def clear(self, key: str) -> None:
+        """Forget ``key``'s log, in Redis and in the local fallback."""
+        from redis.exceptions import RedisError
+
+        await self.fallback.clear(key)
+        if clock.monotonic() < self._down_until:
+            return
+        try:
+            await self.client.unlink(self.prefix + key)
+        except (RedisError, OSError):
+            self._down_until = clock.monotonic() + REDIS_RETRY_SECONDS
 
     async def ping(self) -> bool:
         return bool(await self.client.ping())

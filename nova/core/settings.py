@@ -14,16 +14,12 @@ from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The development default is long enough for HS256 (PyJWT warns below 32 bytes) but is a
-# known placeholder: outside development it is refused like the others.
+# known placeholder: outside development it is refused (nova.core.secret_strength).
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-before-deploying"  # noqa: S105
-PLACEHOLDER_SECRETS = {
-    "",
-    "change-me",
-    "changeme",
-    "secret",
-    "dev-secret-change-me",
-    DEV_JWT_SECRET,
-}
+
+
+# "COUNT/SECONDS" rate-limit tiers, comma-separated.
+_TIERS = r"^[0-9]+/[0-9]+(,[0-9]+/[0-9]+)*$"
 
 
 def _alias(*names: str) -> AliasChoices:
@@ -89,6 +85,15 @@ class Settings(BaseSettings):
     reset_code_ttl_seconds: int = 600
     reset_code_max_attempts: int = 5
     forgot_password_per_hour: int = 3
+    # Threads that hash and verify passwords (argon2id), off the event loop.
+    password_hash_threads: int = Field(default=2, ge=1)
+    # Login attempts allowed, as "COUNT/SECONDS" tiers (each one a sliding window; the
+    # longer tiers make the wait grow). Per account and client address, per account from any
+    # address, per client address over every account. A successful login clears the first,
+    # a password reset the second; none of them is a permanent lockout.
+    login_limits_account_client: str = Field(default="5/60,10/900,20/3600", pattern=_TIERS)
+    login_limits_account: str = Field(default="50/900,200/86400", pattern=_TIERS)
+    login_limits_client: str = Field(default="30/60,300/3600", pattern=_TIERS)
 
     # --- mail -----------------------------------------------------------------------------
     smtp_host: str | None = None
@@ -316,16 +321,18 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.env != "development":
-            if (
-                self.jwt_secret.get_secret_value() in PLACEHOLDER_SECRETS
-                or len(self.jwt_secret.get_secret_value()) < 32
+            from nova.core import secret_strength
+
+            for name, value in (
+                ("NOVA_JWT_SECRET", self.jwt_secret),
+                ("NOVA_WORKER_SECRET", self.worker_secret),
             ):
-                raise ValueError(
-                    "NOVA_JWT_SECRET is a placeholder or shorter than 32 characters; "
-                    "set a long random secret before running outside development"
-                )
-            if self.worker_secret.get_secret_value().startswith("dev-"):
-                raise ValueError("NOVA_WORKER_SECRET is a placeholder; set a random secret")
+                why = secret_strength.problem(value.get_secret_value())
+                if why:
+                    raise ValueError(
+                        f"{name} {why}; set a long random secret before running outside "
+                        "development (`nova secrets generate` prints some)"
+                    )
         return self
 
     @property

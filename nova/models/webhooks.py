@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index
+from sqlalchemy import Index, Text
 from sqlmodel import Field, SQLModel
 
 from nova.models.base import created_field, dt_field, id_field, json_field
 
 
 class Webhook(SQLModel, table=True):
-    """A customer endpoint. ``secret_hash`` is the SHA-256 hex of the raw secret, shown once;
-    per the reference it is also the HMAC key, so this table is never returned as is."""
+    """A customer endpoint. ``signing_key`` is the HMAC key (per the reference, the SHA-256
+    hex of the raw secret shown once), sealed with Fernet (``nova.webhooks.signing``)."""
 
     __tablename__ = "webhooks"
 
@@ -25,9 +25,10 @@ class Webhook(SQLModel, table=True):
     user_id: str = Field(foreign_key="users.id", max_length=36, index=True)
     url: str = Field(max_length=2048)
     events: list = json_field(default_factory=list)
-    secret_hash: str = Field(max_length=64)
+    signing_key: str = Field(sa_type=Text, nullable=False)
     is_active: bool = True
     created_at: datetime = created_field()
+    updated_at: datetime = created_field()
 
 
 class WebhookDelivery(SQLModel, table=True):

@@ -6,6 +6,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 
 from nova.api.deps import CurrentUser, SessionDep, SettingsDep
+from nova.api.params import Offset
+from nova.core import netguard
+from nova.core.errors import BadRequest
 from nova.portals import service
 from nova.portals.schemas import (
     IntegrationCreate,
@@ -19,6 +22,24 @@ from nova.portals.schemas import (
 
 router = APIRouter(tags=["portals"])
 
+# Links the qualification call uses: the website is fetched for the brief, the booking and
+# payment links are sent to the lead. Vetted as POST /calls vets them.
+_LINK_FIELDS = ("website_url", "booking_link", "payment_link")
+
+
+def _vet_links(settings, body: IntegrationCreate | IntegrationUpdate) -> None:
+    """400 unless every link is a public http(s) URL (no file:, no loopback or private
+    literal address; names are resolved and vetted again when fetched)."""
+    allowed = netguard.parse_networks(settings.ssrf_allow_cidrs)
+    for field in _LINK_FIELDS:
+        value = getattr(body, field, None)
+        if value is None:
+            continue
+        try:
+            netguard.check_url(value, schemes=("https", "http"), allowed=allowed)
+        except netguard.UnsafeTarget as exc:
+            raise BadRequest(f"{field} must be a public http(s) URL: {exc}") from None
+
 
 # --- integrations (bearer) ---------------------------------------------------------------
 
@@ -31,6 +52,7 @@ router = APIRouter(tags=["portals"])
 async def create_integration(
     body: IntegrationCreate, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ):
+    _vet_links(settings, body)
     integ, secret = await service.create_integration(session, settings, user.id, body)
     return IntegrationWithSecret(**service.to_out(settings, integ).model_dump(), secret=secret)
 
@@ -55,6 +77,7 @@ async def update_integration(
     session: SessionDep,
     settings: SettingsDep,
 ):
+    _vet_links(settings, body)
     integ = await service.get_owned(session, user.id, integration_id)
     service.update_integration(integ, body)
     return service.to_out(settings, integ)
@@ -84,7 +107,7 @@ async def list_leads(
     user: CurrentUser,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ):
     integ = await service.get_owned(session, user.id, integration_id)
     return await service.list_leads(session, integ.id, limit, offset)

@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 Portal = Literal["property_finder", "bayut"]
 Goal = Literal["book_meeting", "qualify_interest", "collect_info", "close_sale"]
 Language = Literal["en", "ar-AE"]
+# Links must be public http(s) URLs (vetted by nova.core.netguard when set).
+_HTTP_URL = {"pattern": "^https?://"}
 
 
 class _CallDefaults(BaseModel):
@@ -24,9 +26,9 @@ class _CallDefaults(BaseModel):
     context: str | None = Field(default=None, max_length=4000)
     goal: Goal = "qualify_interest"
     language: Language = "en"
-    booking_link: str | None = Field(default=None, max_length=2000)
-    payment_link: str | None = Field(default=None, max_length=2000)
-    website_url: str | None = Field(default=None, max_length=2000)
+    booking_link: str | None = Field(default=None, max_length=2000, json_schema_extra=_HTTP_URL)
+    payment_link: str | None = Field(default=None, max_length=2000, json_schema_extra=_HTTP_URL)
+    website_url: str | None = Field(default=None, max_length=2000, json_schema_extra=_HTTP_URL)
     owner_email: EmailStr
 
     @model_validator(mode="after")
@@ -51,9 +53,9 @@ class IntegrationUpdate(BaseModel):
     context: str | None = Field(default=None, max_length=4000)
     goal: Goal | None = None
     language: Language | None = None
-    booking_link: str | None = Field(default=None, max_length=2000)
-    payment_link: str | None = Field(default=None, max_length=2000)
-    website_url: str | None = Field(default=None, max_length=2000)
+    booking_link: str | None = Field(default=None, max_length=2000, json_schema_extra=_HTTP_URL)
+    payment_link: str | None = Field(default=None, max_length=2000, json_schema_extra=_HTTP_URL)
+    website_url: str | None = Field(default=None, max_length=2000, json_schema_extra=_HTTP_URL)
     owner_email: EmailStr | None = None
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from nova.core import clock
+from nova.core import clock, jsonsafe
 from nova.core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, Unauthorized
 from nova.core.events import task_row
 from nova.core.settings import Settings
@@ -209,10 +209,14 @@ _RECEIVER_COLUMNS = (
     PortalIntegration.secret_ciphertext,
 )
 _INTEGRATION_BY_ID = select(*_RECEIVER_COLUMNS).where(PortalIntegration.id == bindparam("id"))
-_ENABLED_FOR_PORTAL = (
+# The bare path (/webhooks/<portal>) belongs to the first integration ever configured for
+# that portal, for good: integrations are never deleted, only disabled, so nothing another
+# account does (configuring the same portal, disabling its own) changes where it delivers.
+_FIRST_FOR_PORTAL = (
     select(*_RECEIVER_COLUMNS)
-    .where(PortalIntegration.portal == bindparam("portal"), PortalIntegration.enabled.is_(True))
-    .limit(2)
+    .where(PortalIntegration.portal == bindparam("portal"))
+    .order_by(PortalIntegration.created_at, PortalIntegration.id)
+    .limit(1)
 )
 
 
@@ -236,16 +240,14 @@ async def resolve_integration(
         if not row.enabled:
             raise ServiceUnavailable(f"The {path} receiver is disabled for this integration")
         return ReceiverIntegration(*row)
-    found = (await session.execute(_ENABLED_FOR_PORTAL, {"portal": portal})).all()
-    if not found:
+    row = (await session.execute(_FIRST_FOR_PORTAL, {"portal": portal})).first()
+    if row is None:
         raise ServiceUnavailable(
             f"The {path} receiver is not enabled: no integration with a shared secret is configured"
         )
-    if len(found) > 1:
-        raise ServiceUnavailable(
-            f"Several {path} integrations are configured: deliver to /webhooks/{path}/{{integration_id}}"
-        )
-    return ReceiverIntegration(*found[0])
+    if not row.enabled:
+        raise ServiceUnavailable(f"The {path} receiver is disabled for this integration")
+    return ReceiverIntegration(*row)
 
 
 def verify_signature(secret: str, body: bytes, header: str | None) -> None:
@@ -260,11 +262,11 @@ def verify_signature(secret: str, body: bytes, header: str | None) -> None:
 
 
 def parse_payload(portal: Portal, body: bytes) -> tuple[NormalisedLead, dict[str, Any]]:
-    import json
-
     try:
-        raw = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        raw = jsonsafe.loads(body)
+    except jsonsafe.TooDeep as exc:
+        raise BadRequest(f"Payload is {exc}") from exc
+    except jsonsafe.InvalidJSON as exc:
         raise BadRequest("Payload is not valid JSON") from exc
     if not isinstance(raw, dict):
         raise BadRequest("Payload must be a JSON object")

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from nova.models.twilio import TwilioCredential, TwilioNumber
 
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")  # ASCII digits only: \d matches any script
 
 
 class CredentialsIn(BaseModel):
@@ -63,9 +63,26 @@ class AvailableNumbers(BaseModel):
 
 
 class ImportRequest(BaseModel):
-    model_config = ConfigDict(str_strip_whitespace=True)
+    # Exactly one of the two, in the OpenAPI document too.
+    model_config = ConfigDict(
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "required": ["phone_number"],
+                    "properties": {"phone_number": {"type": "string"}, "sid": {"type": "null"}},
+                },
+                {
+                    "required": ["sid"],
+                    "properties": {"sid": {"type": "string"}, "phone_number": {"type": "null"}},
+                },
+            ]
+        },
+    )
 
-    phone_number: str | None = None
+    phone_number: str | None = Field(
+        default=None, json_schema_extra={"pattern": r"^\+[1-9][0-9]{6,14}$"}
+    )
     sid: str | None = Field(default=None, pattern=r"^PN[0-9a-fA-F]{32}$")
 
     @field_validator("phone_number")
@@ -116,7 +133,7 @@ class OtpSent(BaseModel):
 
 
 class VerifyRequest(BaseModel):
-    code: str = Field(pattern=r"^\d{6}$")
+    code: str = Field(pattern=r"^[0-9]{6}$")
 
 
 class NumberRevoked(BaseModel):

@@ -38,13 +38,13 @@ import certifi
 from sqlalchemy import and_, bindparam, case, or_, select, update
 from yarl import URL
 
-from nova.core import clock, netguard
+from nova.core import clock, crypto, netguard
 from nova.core.db import is_postgres, on_commit, session_scope
 from nova.core.pump import drain_rounds
 from nova.core.settings import Settings
 from nova.models.base import UTCDateTime
 from nova.models.webhooks import Webhook, WebhookDelivery
-from nova.webhooks.signing import sign
+from nova.webhooks.signing import open_key, sign
 
 log = logging.getLogger("nova.webhooks")
 
@@ -106,7 +106,8 @@ class Job:
     attempt: int
     lease_id: str
     url: str | None
-    secret_hash: str | None
+    # The sealed HMAC key (opened for each attempt, ``signing.open_key``).
+    signing_key: str | None
     active: bool
 
 
@@ -133,13 +134,12 @@ def build_body(event_type: str, data: dict, when: datetime) -> bytes:
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
 
-def build_headers(job: Job, body: bytes, when: datetime) -> dict[str, str]:
-    assert job.secret_hash is not None
+def build_headers(job: Job, body: bytes, when: datetime, key: str) -> dict[str, str]:
     return {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         "X-Nova-Event": job.event_type,
-        "X-Nova-Signature": sign(job.secret_hash, body),
+        "X-Nova-Signature": sign(key, body),
         "X-Nova-Delivery": job.id,
         "X-Nova-Timestamp": str(int(when.timestamp())),
     }
@@ -240,10 +240,16 @@ async def attempt(job: Job, pool: ClientPool, settings: Settings) -> Outcome:
     """Send one attempt of ``job``. Never raises; never touches the database."""
     start = clock.monotonic()
     when = clock.now()
-    if not job.active or job.url is None or job.secret_hash is None:
+    if not job.active or job.url is None or job.signing_key is None:
         return Outcome(job, False, None, "webhook was deleted", when, final=True)
+    try:
+        key = open_key(settings, job.signing_key)
+    except crypto.DecryptionFailed:
+        # NOVA_ENCRYPTION_KEY (or the JWT secret it falls back to) changed: retried on the
+        # normal schedule, so restoring the key lets the delivery through.
+        return Outcome(job, False, None, "signing key cannot be decrypted", when)
     body = build_body(job.event_type, job.data, when)
-    headers = build_headers(job, body, when)
+    headers = build_headers(job, body, when, key)
     timeout = settings.webhook_timeout_seconds
     status: int | None = None
     error: str | None = None
@@ -326,7 +332,7 @@ def job_for(row: WebhookDelivery, hook: Webhook) -> Job:
         attempt=row.attempt_count,
         lease_id=row.lease_id,
         url=hook.url,
-        secret_hash=hook.secret_hash,
+        signing_key=hook.signing_key,
         active=hook.is_active,
     )
 
@@ -411,7 +417,7 @@ class Deliverer:
                 for h in (
                     await session.execute(
                         select(
-                            Webhook.id, Webhook.url, Webhook.secret_hash, Webhook.is_active
+                            Webhook.id, Webhook.url, Webhook.signing_key, Webhook.is_active
                         ).where(Webhook.id.in_(hook_ids))
                     )
                 ).all()
@@ -428,7 +434,7 @@ class Deliverer:
                     attempt=r.attempt_count,
                     lease_id=lease,
                     url=h.url if h else None,
-                    secret_hash=h.secret_hash if h else None,
+                    signing_key=h.signing_key if h else None,
                     active=bool(h and h.is_active),
                 )
             )

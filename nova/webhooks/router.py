@@ -8,7 +8,13 @@ from fastapi import APIRouter, Query, Response, status
 
 from nova.api.deps import CurrentUser, SessionDep, SettingsDep
 from nova.webhooks import delivery, service
-from nova.webhooks.schemas import DeliveryOut, WebhookCreate, WebhookCreated, WebhookOut
+from nova.webhooks.schemas import (
+    DeliveryOut,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookOut,
+    WebhookTestOut,
+)
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
@@ -49,7 +55,7 @@ async def list_deliveries(
     return await service.list_deliveries(session, user, webhook_id, limit=limit)
 
 
-@router.post("/{webhook_id}/test", response_model=DeliveryOut)
+@router.post("/{webhook_id}/test", response_model=WebhookTestOut)
 async def test_webhook(
     webhook_id: str, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ):
@@ -64,4 +70,17 @@ async def test_webhook(
         outcome = await delivery.attempt(job, pool, settings)
     await delivery.record([outcome])
     await session.refresh(row)
-    return row
+    return WebhookTestOut(
+        **DeliveryOut.model_validate(row).model_dump(),
+        delivery_id=row.id,
+        message=_test_message(row),
+    )
+
+
+def _test_message(row) -> str:
+    if row.status == "succeeded":
+        return f"Delivered: your endpoint answered HTTP {row.status_code}"
+    why = row.error_message or (f"HTTP {row.status_code}" if row.status_code else "no answer")
+    if row.status == "failed":
+        return f"Delivery failed: {why}"
+    return f"First attempt failed ({why}); retrying on the normal schedule"

@@ -9,11 +9,16 @@ EVENT_TYPES: tuple[str, ...] = ("call.started", "call.ended", "call.transcribed"
 
 
 class WebhookCreate(BaseModel):
-    url: str = Field(max_length=2048, description="HTTPS endpoint that receives the events")
+    url: str = Field(
+        max_length=2048,
+        description="HTTPS endpoint that receives the events (a public address)",
+        json_schema_extra={"pattern": "^https://"},
+    )
     events: list[str] = Field(
         default_factory=lambda: list(EVENT_TYPES),
         max_length=32,
         description="Event types to receive (all four when omitted)",
+        json_schema_extra={"minItems": 1, "items": {"type": "string", "enum": list(EVENT_TYPES)}},
     )
 
 
@@ -25,6 +30,7 @@ class WebhookOut(BaseModel):
     events: list[str]
     is_active: bool
     created_at: datetime
+    updated_at: datetime
 
 
 class WebhookCreated(WebhookOut):
@@ -45,3 +51,11 @@ class DeliveryOut(BaseModel):
     next_attempt_at: datetime | None
     created_at: datetime
     delivered_at: datetime | None
+
+
+class WebhookTestOut(DeliveryOut):
+    """The test delivery's first attempt: the delivery, plus ``delivery_id`` (= ``id``) and a
+    one-line ``message``, the shape the published MCP client reads."""
+
+    delivery_id: str
+    message: str

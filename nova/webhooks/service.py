@@ -23,7 +23,7 @@ from nova.models.webhooks import Webhook, WebhookDelivery
 from nova.webhooks import delivery
 from nova.webhooks.delivery import allowed_networks, mark_wake
 from nova.webhooks.schemas import EVENT_TYPES
-from nova.webhooks.signing import generate_secret, hash_secret
+from nova.webhooks.signing import generate_secret, seal_key
 
 # How long registration waits for DNS before accepting a name that has not resolved.
 REGISTRATION_DNS_TIMEOUT = 3.0
@@ -70,7 +70,7 @@ async def create_webhook(
             f"Webhook limit reached: at most {settings.webhook_max_per_user} active webhooks"
         )
     raw = generate_secret()
-    hook = Webhook(user_id=user.id, url=url, events=events, secret_hash=hash_secret(raw))
+    hook = Webhook(user_id=user.id, url=url, events=events, signing_key=seal_key(settings, raw))
     session.add(hook)
     await session.flush()
     return hook, raw
@@ -99,6 +99,7 @@ async def deactivate(session: AsyncSession, user: User, webhook_id: str) -> None
     if not hook.is_active:
         return
     hook.is_active = False
+    hook.updated_at = clock.now()
     await session.execute(
         update(WebhookDelivery)
         .where(WebhookDelivery.webhook_id == hook.id, WebhookDelivery.status == "pending")
@@ -189,7 +190,7 @@ async def fan_out_many(session: AsyncSession, events: Sequence[Event | None]) ->
     hooks = (
         await session.execute(
             select(
-                Webhook.id, Webhook.user_id, Webhook.events, Webhook.url, Webhook.secret_hash
+                Webhook.id, Webhook.user_id, Webhook.events, Webhook.url, Webhook.signing_key
             ).where(Webhook.user_id.in_(customers), Webhook.is_active)
         )
     ).all()
@@ -249,7 +250,7 @@ async def fan_out_many(session: AsyncSession, events: Sequence[Event | None]) ->
                     attempt=1,
                     lease_id=lease,
                     url=h.url,
-                    secret_hash=h.secret_hash,
+                    signing_key=h.signing_key,
                     active=True,
                 )
             )

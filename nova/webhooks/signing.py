@@ -1,9 +1,10 @@
 """Webhook secrets and signatures, exactly as the API reference documents them.
 
-The customer keeps the raw secret (shown once). Nova stores only ``sha256(raw).hexdigest()``
-and that hex string is the HMAC-SHA256 key: ``X-Nova-Signature: sha256=<hex>`` over the raw
-request body. Consequence of the documented scheme: the stored hash can sign, so it is
-treated as a secret (never returned, never logged).
+The customer keeps the raw secret (shown once). The HMAC-SHA256 key is
+``sha256(raw).hexdigest()``: ``X-Nova-Signature: sha256=<hex>`` over the raw request body.
+Consequence of the documented scheme: that hash can sign, so it is a secret like the others
+and is stored sealed (Fernet, ``nova.core.crypto.seal``: NOVA_ENCRYPTION_KEY, or a key
+derived from the JWT secret until one is set), never returned, never logged.
 """
 
 from __future__ import annotations
@@ -12,8 +13,12 @@ import hashlib
 import hmac
 import secrets
 
+from nova.core import crypto
+from nova.core.settings import Settings
+
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
 SIGNATURE_PREFIX = "sha256="
+SEAL_PURPOSE = "webhook-signing-keys"
 
 
 def generate_secret() -> str:
@@ -24,6 +29,16 @@ def generate_secret() -> str:
 def hash_secret(raw_secret: str) -> str:
     """What Nova stores, and the HMAC key: SHA-256 hex of the raw secret."""
     return hashlib.sha256(raw_secret.encode()).hexdigest()
+
+
+def seal_key(settings: Settings, raw_secret: str) -> str:
+    """What Nova stores for a new secret: its signing key, sealed."""
+    return crypto.seal(settings, SEAL_PURPOSE, hash_secret(raw_secret))
+
+
+def open_key(settings: Settings, sealed: str) -> str:
+    """The signing key of a stored webhook (raises ``crypto.DecryptionFailed``)."""
+    return crypto.unseal(settings, SEAL_PURPOSE, sealed)
 
 
 def sign(secret_hash: str, body: bytes) -> str:

@@ -282,7 +282,9 @@ def test_serve_two_workers_share_the_database_and_the_rate_limit(tmp_path):
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + 90  # typically ~5 s on a quiet 2-core machine; ~30 s seen under heavy load
+        deadline = (
+            time.monotonic() + 90
+        )  # typically ~5 s on a quiet 2-core machine; ~30 s seen under heavy load
         parent = psutil.Process(proc.pid)
         workers: list[psutil.Process] = []
         while len(workers) < 2 or not _healthy(port):

@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from nova.core.settings import DEV_JWT_SECRET, Settings
 
-GOOD = "x" * 40
+GOOD = "kJ3-vQ9_pL2mN8zR4tW7yB1cX6dF0gH5sA"  # 34 random-looking characters
 
 
 @pytest.mark.parametrize(
@@ -17,6 +17,48 @@ GOOD = "x" * 40
 def test_placeholder_or_short_jwt_secret_refused(env, secret):
     with pytest.raises(ValidationError, match="NOVA_JWT_SECRET"):
         Settings(env=env, jwt_secret=secret, worker_secret=GOOD)
+
+
+@pytest.mark.parametrize(
+    ("secret", "why"),
+    [
+        ("x" * 40, "repetition"),
+        ("abcd" * 10, "repetition"),
+        ("0123456789abcdef" * 3, "repetition"),
+        ("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab", "entropy"),
+        ("abababababababababababababababababababc", "entropy"),
+        ("please-change-me-this-is-our-jwt-secret", "placeholder"),
+        ("dev-" + GOOD, "placeholder"),
+        ("Change_Me", "placeholder"),
+    ],
+)
+def test_long_but_weak_secrets_refused(secret, why):
+    """Finding 8: length alone is not strength."""
+    with pytest.raises(ValidationError, match=f"NOVA_JWT_SECRET .*{why}"):
+        Settings(env="production", jwt_secret=secret, worker_secret=GOOD)
+    with pytest.raises(ValidationError, match=f"NOVA_WORKER_SECRET .*{why}"):
+        Settings(env="production", jwt_secret=GOOD, worker_secret=secret)
+
+
+def test_generated_secrets_are_accepted_and_fresh():
+    from nova.core import secret_strength
+
+    seen = set()
+    for _ in range(200):
+        values = secret_strength.generate()
+        assert secret_strength.problem(values["NOVA_JWT_SECRET"]) is None
+        assert secret_strength.problem(values["NOVA_WORKER_SECRET"]) is None
+        seen.add(values["NOVA_JWT_SECRET"])
+        Settings(
+            env="production",
+            jwt_secret=values["NOVA_JWT_SECRET"],
+            worker_secret=values["NOVA_WORKER_SECRET"],
+            encryption_key=values["NOVA_ENCRYPTION_KEY"],
+        )
+        from cryptography.fernet import Fernet
+
+        Fernet(values["NOVA_ENCRYPTION_KEY"].encode())  # a valid Fernet key
+    assert len(seen) == 200
 
 
 def test_placeholder_worker_secret_refused():

@@ -167,21 +167,38 @@ async def test_disabled_and_unknown_integrations(client, user):
     assert await _count(PortalLead) == 0
 
 
-async def test_path_form_needs_id_when_several_accounts(client, user):
+async def test_second_account_does_not_take_over_or_break_the_bare_path(client, user, clock):
+    """Finding 10: a second account configuring the same portal used to turn the bare path
+    into a 503 for everyone. It stays the first account's, whatever the others do."""
     a = await create_integration(client, user["headers"])
+    clock.advance(1)
     other = await register(client, "other@example.com")
     b = await create_integration(client, other["headers"])
     body = encode(pf_payload())
     r = await client.post(PF, content=body, headers={PF_HEADER: sign(a["secret"], body)})
-    assert r.status_code == 503
-    assert "integration_id" in r.json()["detail"]
-    # With the id, each account's own secret is the one that counts.
+    assert r.status_code == 200, r.text
+    # The second account's secret is no good on the first account's path...
+    body2 = encode(pf_payload())
+    r = await client.post(PF, content=body2, headers={PF_HEADER: sign(b["secret"], body2)})
+    assert r.status_code == 401
+    # ...and with the id, each account's own secret is the one that counts.
     r = await client.post(
-        f"{PF}/{b['id']}", content=body, headers={PF_HEADER: sign(a["secret"], body)}
+        f"{PF}/{b['id']}", content=body2, headers={PF_HEADER: sign(a["secret"], body2)}
     )
     assert r.status_code == 401
     r = await client.post(
-        f"{PF}/{b['id']}", content=body, headers={PF_HEADER: sign(b["secret"], body)}
+        f"{PF}/{b['id']}", content=body2, headers={PF_HEADER: sign(b["secret"], body2)}
+    )
+    assert r.status_code == 200
+    # The first account disabling its integration closes the bare path; it does not hand it
+    # over to the second account.
+    r = await client.delete(f"/portals/integrations/{a['id']}", headers=user["headers"])
+    assert r.status_code == 204
+    body3 = encode(pf_payload())
+    r = await client.post(PF, content=body3, headers={PF_HEADER: sign(b["secret"], body3)})
+    assert r.status_code == 503
+    r = await client.post(
+        f"{PF}/{b['id']}", content=body3, headers={PF_HEADER: sign(b["secret"], body3)}
     )
     assert r.status_code == 200
 

@@ -6,7 +6,9 @@ from sqlalchemy import select, text
 
 from nova.core.db import session_scope
 from nova.core.events import emit
+from nova.core.settings import get_settings
 from nova.models.webhooks import Webhook, WebhookDelivery
+from nova.webhooks.signing import open_key
 from tests.webhooks.conftest import create_hook
 from tests.webhooks.receiver import verify
 
@@ -21,17 +23,18 @@ async def test_create_shows_secret_once_and_stores_only_its_hash(client, user, r
     )
     assert r.status_code == 201, r.text
     body = r.json()
-    assert set(body) == {"id", "url", "events", "secret", "is_active", "created_at"}
+    assert set(body) == {"id", "url", "events", "secret", "is_active", "created_at", "updated_at"}
     assert body["events"] == ["call.ended", "call.started"]
     assert body["is_active"] is True
     secret = body["secret"]
     assert len(secret) >= 32
     async with session_scope() as s:
         hook = await s.get(Webhook, body["id"])
-        assert hook.secret_hash == hashlib.sha256(secret.encode()).hexdigest()
-        # The raw secret is nowhere in the table.
+        signing_key = hashlib.sha256(secret.encode()).hexdigest()
+        assert open_key(get_settings(), hook.signing_key) == signing_key
+        # Neither the raw secret nor the signing key derived from it is in the table.
         row = (await s.execute(text("SELECT * FROM webhooks"))).one()
-        assert all(secret not in str(v) for v in row)
+        assert all(secret not in str(v) and signing_key not in str(v) for v in row)
 
     listed = (await client.get("/v1/webhooks", headers=user["headers"])).json()
     assert [h["id"] for h in listed] == [body["id"]]
@@ -155,6 +158,9 @@ async def test_test_endpoint_delivers_a_signed_fake_call_started(client, user, r
     assert out["status_code"] == 200
     assert out["attempt_count"] == 1
     assert out["event_type"] == "call.started"
+    # The published MCP client reads {delivery_id, event_type, message}.
+    assert out["delivery_id"] == out["id"]
+    assert out["message"] == "Delivered: your endpoint answered HTTP 200"
     assert len(receiver.requests) == 1
     req = receiver.requests[0]
     assert verify(hook["secret"], req.body, req.headers["X-Nova-Signature"])
@@ -185,6 +191,7 @@ async def test_test_endpoint_failure_is_reported_and_retried(
     assert out["status"] == "pending"
     assert out["status_code"] == 500
     assert out["error_message"] == "HTTP 500"
+    assert out["message"] == "First attempt failed (HTTP 500); retrying on the normal schedule"
     clock.advance(1)
     assert await deliverer.drain() == 1
     async with session_scope() as s:

@@ -8,8 +8,10 @@ from sqlalchemy import select
 
 from nova.core.db import session_scope
 from nova.core.events import emit
+from nova.core.settings import get_settings
 from nova.models.webhooks import WebhookDelivery
 from nova.webhooks import delivery
+from nova.webhooks.signing import open_key
 from tests.webhooks.conftest import create_hook
 from tests.webhooks.receiver import TEST_HOSTNAME, verify
 
@@ -159,7 +161,7 @@ async def _hook_hash(webhook_id: str) -> str:
     from nova.models.webhooks import Webhook
 
     async with session_scope() as s:
-        return (await s.get(Webhook, webhook_id)).secret_hash
+        return open_key(get_settings(), (await s.get(Webhook, webhook_id)).signing_key)
 
 
 async def test_retry_then_success(client, user, receiver, pump, deliverer, clock):

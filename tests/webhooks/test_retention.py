@@ -16,7 +16,7 @@ from nova.webhooks import plugin, service
 async def _hook(user_id: str) -> str:
     async with session_scope() as s:
         hook = Webhook(
-            user_id=user_id, url="https://hooks.example.com/x", events=[], secret_hash="0" * 64
+            user_id=user_id, url="https://hooks.example.com/x", events=[], signing_key="sealed"
         )
         s.add(hook)
         await s.flush()
