@@ -34,6 +34,7 @@ ROUTER_MODULES: list[str] = [
     "nova.webhooks.router",
     "nova.accounts.router",
     "nova.calls.history",
+    "nova.compliance.router",
     "nova.quality.router",
     "nova.voice.router",
     "nova.twilio_byo.router",

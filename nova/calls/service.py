@@ -26,9 +26,10 @@ from typing import Any
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import ValidationError
-from sqlalchemy import bindparam, insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from nova import compliance
 from nova.billing import metering
 from nova.calls.briefs import BriefResult, generate_briefs
 from nova.calls.schemas import (
@@ -52,7 +53,6 @@ from nova.models.base import new_id
 from nova.models.calls import Call, CallContext
 from nova.models.events import Event, Task
 from nova.models.user import User
-from nova.models.worker import DoNotCall
 from nova.telephony import livekit
 from nova.telephony.metadata import DispatchMetadata, Lead
 from nova.telephony.routing import plan_calls
@@ -192,6 +192,7 @@ def validate_batch(settings: Settings, req: CallBatchRequest) -> None:
         lead.phone = phone
         if lead.email:
             _check_email(lead.email, f"leads[{i}].email")
+        compliance.check_lead(lead.timezone, lead.consent, f"leads[{i}]")
     if not req.product:
         raise BadRequest("product is required")
     _check_email(req.owner_email, "owner_email")
@@ -270,23 +271,8 @@ async def precheck_minutes(settings: Settings, user: User, leads: int) -> None:
             await s.rollback()
 
 
-async def _opted_out() -> str:
-    return "The lead opted out of calls from this account (do-not-call list)"
-
-
-# Built once: constructing the expression costs more CPU than running it on SQLite.
-_DO_NOT_CALL = select(DoNotCall.phone).where(
-    DoNotCall.owner_id == bindparam("owner"),
-    DoNotCall.phone.in_(bindparam("phones", expanding=True)),
-)
-
-
-async def do_not_call_phones(
-    session: AsyncSession | AsyncConnection, phones: list[str], user: User | None
-) -> set[str]:
-    """Phones in the batch that asked this account (or anonymous demos) not to call again."""
-    rows = await session.execute(_DO_NOT_CALL, {"owner": user.id if user else "", "phones": phones})
-    return set(rows.scalars())
+async def _blocked(decision: compliance.Blocked) -> str:
+    return f"Not dialed: {decision.reason}"
 
 
 async def place_calls(
@@ -297,13 +283,18 @@ async def place_calls(
     *,
     client_ip: str | None = None,
     single_statement: bool = False,
+    source: compliance.Source = "calls",
+    lead_refs: list[str | None] | None = None,
 ) -> BatchCallResponse:
     """Validate, brief and dispatch a batch (see the module docstring). Raises 400/401/402.
 
     ``single_statement`` (the caller has nothing else to write in ``session``): on
-    PostgreSQL an anonymous batch then needs no transaction: the do-not-call read and one
-    statement writing every row (contexts, calls, events, their tasks) on autocommit
-    connections, 2 round trips instead of 6."""
+    PostgreSQL an anonymous batch then needs no transaction: the gate's do-not-call read
+    and one statement writing every row (contexts, calls, events, their tasks, the gate's
+    decisions) on autocommit connections, 2 round trips instead of 6.
+
+    ``source`` and ``lead_refs`` (one per lead) say who asked, in the compliance decisions
+    recorded for the batch (e.g. "portal" and the portal lead's id)."""
     validate_batch(settings, request)
     if settings.feature_calls_auth_required and user is None:
         raise Unauthorized("Authentication required: send 'Authorization: Bearer <token>'")
@@ -363,7 +354,7 @@ async def place_calls(
                 "product": request.product,
                 "goal": request.goal,
                 "language": request.language,
-                "lead": lead.model_dump(exclude_none=True),
+                "lead": lead.model_dump(mode="json", exclude_none=True),
                 "request": settings_snapshot,
                 "source": result.source,
                 "source_note": _source_note(result, site),
@@ -402,7 +393,7 @@ async def place_calls(
                 goal=request.goal,
                 language=request.language,
                 product=request.product,
-                lead=Lead(**lead.model_dump()),
+                lead=Lead(**lead.model_dump(exclude={"consent"})),
                 brief=result.brief,
                 booking_link=request.booking_link,
                 payment_link=request.payment_link,
@@ -419,14 +410,31 @@ async def place_calls(
     # while LiveKit answers (on SQLite every transaction is the single writer). The worker
     # reads its brief from the dispatch metadata, not from these rows.
     one_write = single_statement and user is None and is_postgres(session)
-    phones = [m.lead.phone for m in metas]
+    # The compliance gate: one decision per lead (window, caps, consent, do-not-call); a
+    # lead that may only be called later refuses the batch (400), a blocked one fails.
+    dials = [
+        compliance.dial_for_lead(
+            lead,
+            m.call_id,
+            user,
+            mode,
+            label=f"leads[{i}]",
+            source=source,
+            lead_ref=lead_refs[i] if lead_refs else None,
+        )
+        for i, (lead, m) in enumerate(zip(request.leads, metas, strict=True))
+    ]
     if one_write:
         async with autocommit_engine().connect() as conn:
-            blocked = await do_not_call_phones(conn, phones, user)
+            verdicts = await compliance.decide_all(conn, dials)
     else:
-        blocked = await do_not_call_phones(session, phones, user)
+        verdicts = await compliance.decide_all(session, dials)
+    compliance.refuse_deferred(dials, verdicts)
     outcomes = await asyncio.gather(
-        *(_opted_out() if m.lead.phone in blocked else _dispatch(settings, m) for m in metas)
+        *(
+            _blocked(v) if isinstance(v, compliance.Blocked) else _dispatch(settings, m)
+            for m, v in zip(metas, verdicts, strict=True)
+        )
     )
 
     started = clock.now()
@@ -470,6 +478,7 @@ async def place_calls(
                     (Call.__table__, calls),  # type: ignore[attr-defined]
                     (Event.__table__, events),  # type: ignore[attr-defined]
                     (Task.__table__, tasks),  # type: ignore[attr-defined]
+                    (compliance.DECISIONS_TABLE, compliance.decision_rows(dials, verdicts)),
                 ],
             )
         if tasks:
@@ -478,6 +487,7 @@ async def place_calls(
         # Contexts first (calls.context_id references them).
         await session.execute(insert(CallContext.__table__), contexts)
         await session.execute(insert(Call.__table__), calls)
+        await compliance.record(session, dials, verdicts)
         if user is not None and dispatched:
             await metering.reserve(session, user.id, [c["id"] for c in dispatched], reserve_seconds)
         await insert_events(session, events, tasks)

@@ -51,7 +51,7 @@ class PortalLead(SQLModel, table=True):
     message: str | None = Field(default=None, max_length=4000)
     lead_timestamp: datetime | None = dt_field()
     payload: dict = json_field()
-    # received → dispatched | failed
+    # received → dispatched | failed, or deferred (outside the calling window) → …
     status: str = Field(default="received", max_length=16, index=True)
     error: str | None = Field(default=None, max_length=1000)
     call_id: str | None = Field(default=None, max_length=36)

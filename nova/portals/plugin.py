@@ -8,9 +8,10 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from nova import compliance
 from nova.core import clock
 from nova.core.errors import NovaError
-from nova.core.events import task_handler
+from nova.core.events import enqueue, task_handler
 from nova.core.settings import get_settings
 from nova.models.portals import PortalIntegration, PortalLead
 from nova.models.user import User
@@ -44,6 +45,18 @@ def _fail(lead: PortalLead, reason: str) -> None:
     log.info("portal lead %s not called: %s", lead.id, reason)
 
 
+async def _defer(session: AsyncSession, lead: PortalLead, refused: compliance.DialRefused) -> None:
+    """Call the lead when the gate allows: record why not now, and queue the dispatch again
+    for the instant the gate named."""
+    await compliance.record(session, refused.dials, refused.decisions)
+    deferred = [v for v in refused.decisions if isinstance(v, compliance.Deferred)]
+    until = max(v.until for v in deferred)
+    lead.status = "deferred"
+    lead.error = f"deferred: {deferred[0].reason}"[:1000]
+    await enqueue(session, DISPATCH_TASK, {"lead_id": lead.id}, run_at=until)
+    log.info("portal lead %s deferred until %s", lead.id, until.isoformat())
+
+
 @task_handler(DISPATCH_TASK, max_attempts=6, retry_delays=(1, 5, 15, 60, 300))
 async def dispatch_lead(session: AsyncSession, payload: dict) -> None:
     from pydantic import ValidationError
@@ -52,7 +65,7 @@ async def dispatch_lead(session: AsyncSession, payload: dict) -> None:
     from nova.calls.schemas import CallBatchRequest
 
     lead = await session.get(PortalLead, payload["lead_id"])
-    if lead is None or lead.status != "received":
+    if lead is None or lead.status not in ("received", "deferred"):
         return  # already handled (at-least-once delivery)
     integ = await session.get(PortalIntegration, lead.integration_id)
     user = await session.get(User, integ.user_id) if integ else None
@@ -71,7 +84,19 @@ async def dispatch_lead(session: AsyncSession, payload: dict) -> None:
                 "booking_link": integ.booking_link,
                 "payment_link": integ.payment_link,
                 "consent": True,
-                "leads": [{"phone": lead.phone, "name": lead.name, "email": lead.email}],
+                "leads": [
+                    {
+                        "phone": lead.phone,
+                        "name": lead.name,
+                        "email": lead.email,
+                        # The enquiry itself is the lead's request to be contacted.
+                        "consent": {
+                            "source": f"{lead.portal} enquiry",
+                            "obtained_at": lead.lead_timestamp or lead.received_at,
+                            "proof": f"{lead.portal} event {lead.event_id}",
+                        },
+                    }
+                ],
             }
         )
     except ValidationError as exc:
@@ -83,7 +108,12 @@ async def dispatch_lead(session: AsyncSession, payload: dict) -> None:
     await session.commit()
     try:
         async with session.begin_nested():
-            result = await calls.place_calls(session, get_settings(), request, user)
+            result = await calls.place_calls(
+                session, get_settings(), request, user, source="portal", lead_refs=[lead.id]
+            )
+    except compliance.DialRefused as refused:  # outside the callee's calling window
+        await _defer(session, lead, refused)
+        return
     except NovaError as exc:  # 400 invalid phone, 402 no minutes, ...
         _fail(lead, str(exc.detail))
         return
@@ -92,6 +122,6 @@ async def dispatch_lead(session: AsyncSession, payload: dict) -> None:
     lead.dispatched_at = clock.now()
     if outcome.status == "failed":
         lead.status = "failed"
-        lead.error = outcome.message or "dispatch failed"
+        lead.error = outcome.error or outcome.message or "dispatch failed"
     else:
         lead.status = "dispatched"

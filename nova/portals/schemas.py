@@ -88,7 +88,7 @@ class LeadOut(BaseModel):
     name: str | None
     phone: str
     email: str | None
-    status: Literal["received", "dispatched", "failed"]
+    status: Literal["received", "deferred", "dispatched", "failed"]
     error: str | None
     call_id: str | None
     received_at: datetime
