@@ -92,7 +92,9 @@ async def dispatch_lead(session: AsyncSession, payload: dict) -> None:
                         # The enquiry itself is the lead's request to be contacted.
                         "consent": {
                             "source": f"{lead.portal} enquiry",
-                            "obtained_at": lead.lead_timestamp or lead.received_at,
+                            "obtained_at": min(
+                                lead.lead_timestamp or lead.received_at, lead.received_at
+                            ),
                             "proof": f"{lead.portal} event {lead.event_id}",
                         },
                     }
