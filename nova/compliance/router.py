@@ -40,6 +40,8 @@ def _decision_out(row: ComplianceDecision) -> DecisionOut:
 
 
 def _phone(value: str, where: str = "phone") -> str:
+    if value.startswith(" ") and value.strip().isdigit():
+        value = "+" + value.strip()  # an unencoded "+" in a query string arrives as a space
     try:
         return dnc.parse_phone(value, None)
     except ValueError as exc:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -124,7 +124,8 @@ class DialRefused(BadRequest):
 
     def __init__(self, detail: str, dials: Sequence[Dial], decisions: Sequence[Decision]):
         super().__init__(detail)
-        self.dials = list(dials)
+        # The batch's calls were never written: its decisions belong to no call.
+        self.dials = [replace(d, call_id=None) for d in dials]
         self.decisions = list(decisions)
 
 

@@ -107,7 +107,9 @@ async def test_only_this_accounts_dials_count(user):
     # Another number of the same account.
     await _placed(uid, at("2026-06-10 10:00", "Asia/Dubai"), "no_answer", phone="+971501234568")
     assert isinstance(await gate(DUBAI, at("2026-06-10 14:00", "Asia/Dubai"), owner=uid), Allowed)
-    assert isinstance(await gate(DUBAI, at("2026-06-10 14:00", "Asia/Dubai"), owner=other), Deferred)
+    assert isinstance(
+        await gate(DUBAI, at("2026-06-10 14:00", "Asia/Dubai"), owner=other), Deferred
+    )
 
 
 async def test_florida_allows_three_calls_per_24_hours_answered_or_not(user):
@@ -119,7 +121,9 @@ async def test_florida_allows_three_calls_per_24_hours_answered_or_not(user):
     assert fourth.until == at("2026-06-13 09:00", "America/New_York")
     assert "at most 3 calls per 24 hours (United States: Florida)" in fourth.reason
     # Florida's window closes at 20:00, an hour before the rest of the US.
-    assert isinstance(await gate(MIAMI, at("2026-06-13 20:00", "America/New_York"), owner=uid), Deferred)
+    assert isinstance(
+        await gate(MIAMI, at("2026-06-13 20:00", "America/New_York"), owner=uid), Deferred
+    )
 
 
 async def test_dials_allowed_earlier_in_a_batch_count_for_later_ones(user):

@@ -123,7 +123,9 @@ async def test_default_profile_is_weekday_daytime_with_consent():
     no_consent = await gate(SAO_PAULO, at("2026-06-12 12:00", "America/Sao_Paulo"), consent=None)
     assert isinstance(no_consent, Blocked) and no_consent.rule == "consent"
     # The UAE profile does not ask for a consent record.
-    assert isinstance(await gate(DUBAI, at("2026-06-12 12:00", "Asia/Dubai"), consent=None), Allowed)
+    assert isinstance(
+        await gate(DUBAI, at("2026-06-12 12:00", "Asia/Dubai"), consent=None), Allowed
+    )
 
 
 async def test_daylight_saving_starts_new_york():
