@@ -27,6 +27,11 @@ def decode(data: bytes) -> str:
             return data.decode("utf-16")
         except UnicodeDecodeError:
             raise BadRequest("The CSV is not valid UTF-16 text") from None
+    if b"\x00" in data:
+        raise BadRequest(
+            "The CSV contains NUL bytes (UTF-16 without a byte-order mark, or not text): "
+            "save it as UTF-8 CSV"
+        )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -217,14 +217,17 @@ async def import_csv(
 ) -> ImportReport:
     """Add every valid number of an uploaded CSV; report each row that was not added
     (bad phone, duplicate within the file, already listed) without failing the good ones.
-    The phone column is the one headed phone/number/mobile/…, else the first."""
+    The phone column is the one headed phone/number/mobile/…; without a header row, the
+    first column is the phone and the second the reason."""
     if not data.strip():
         raise BadRequest("The CSV is empty")
     table = csvio.read_table(
         csvio.decode(data), header_names=PHONE_HEADERS, max_rows=MAX_IMPORT_ROWS
     )
-    phone_col = table.column(*PHONE_HEADERS) or 0
-    reason_col = table.column(*REASON_HEADERS)
+    if table.header is None:  # no header: the phone, then an optional reason
+        phone_col, reason_col = 0, 1
+    else:
+        phone_col, reason_col = table.column(*PHONE_HEADERS) or 0, table.column(*REASON_HEADERS)
     report = ImportReport()
     first_row: dict[str, int] = {}
     rows: list[dict[str, Any]] = []
