@@ -3,12 +3,13 @@ country profiles, and the do-not-call list (bearer; each account sees only its o
 
 from __future__ import annotations
 
-from typing import Annotated
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy import select
 
-from nova.api.app import BODY_LIMIT_OVERRIDES
+from nova.api.app import BODY_LIMIT_OVERRIDES, LIFESPAN_HOOKS
 from nova.api.deps import CurrentUser, SessionDep
 from nova.compliance import dnc, service
 from nova.compliance.profiles import DAYS, Profile
@@ -30,6 +31,17 @@ from nova.models.compliance import ComplianceDecision
 from nova.models.worker import DoNotCall
 
 router = APIRouter(tags=["compliance"])
+
+
+@asynccontextmanager
+async def _check_profiles(app: Any):
+    """Load the country profiles at start-up: a profiles file that cannot be used stops
+    the server here, with the reason, instead of failing the first dial."""
+    service.profiles()
+    yield
+
+
+LIFESPAN_HOOKS.append(_check_profiles)
 
 IMPORT_PATH = "/v1/do-not-call/import"
 BODY_LIMIT_OVERRIDES[IMPORT_PATH] = dnc.MAX_IMPORT_BYTES + 64 * 1024

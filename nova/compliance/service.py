@@ -187,6 +187,13 @@ def _iso(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def _few(items: Any, limit: int = 3) -> str:
+    """``a, b, c and 39 more``: reasons stay readable for numbers with many zones."""
+    items = list(items)
+    shown = ", ".join(items[:limit])
+    return f"{shown} and {len(items) - limit} more" if len(items) > limit else shown
+
+
 @dataclass(slots=True)
 class _Attempt:
     at: datetime
@@ -309,7 +316,7 @@ def _decide_one(
     if caps_seen:
         detail["caps"] = caps_seen
     opening = next_open(profile, zones, free_at)
-    where = ", ".join(tz.key for tz in zones)
+    where = _few(tz.key for tz in zones)
     if opening is None:
         return Blocked(
             rule="window",
@@ -332,7 +339,7 @@ def _decide_one(
         why = f"{binding_cap.describe()} ({profile.name})"
         rule = "cap"
     else:
-        now_local = ", ".join(f"{v} {k}" for k, v in detail["local_time"].items())
+        now_local = _few(f"{v} {k}" for k, v in detail["local_time"].items())
         why = f"outside the calling window {profile.describe_windows()} (it is {now_local})"
         rule = "window"
     detail["until_local"] = local

@@ -68,6 +68,7 @@ async def test_a_toll_free_number_waits_for_the_hours_open_in_every_nanp_zone():
     assert isinstance(toll_free, Deferred) and len(toll_free.zones) > 30
     assert toll_free.until == at("2026-06-12 22:00")
     assert "08:00 Pacific/Guam" in toll_free.reason
+    assert "and 39 more" in toll_free.reason and len(toll_free.reason) < 300
     with_zone = await gate(TOLL_FREE, at("2026-06-12 16:00"), timezone="America/Chicago")
     assert isinstance(with_zone, Allowed) and with_zone.zones == ("America/Chicago",)
 
@@ -190,3 +191,18 @@ def test_unusable_profiles_are_refused_with_the_reason(tmp_path):
             assert message in str(exc), (text, str(exc))
         else:
             raise AssertionError(f"accepted: {text!r}")
+
+
+async def test_a_server_with_unusable_profiles_does_not_start(settings, tmp_path):
+    from nova.api.app import LIFESPAN_HOOKS
+    from nova.compliance.router import _check_profiles
+
+    assert _check_profiles in LIFESPAN_HOOKS  # entered by the app's lifespan at start-up
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[ae]\nregions = ["AE"]\nwindows = [{ start = "18:00", end = "09:00" }]\n')
+    settings.compliance_profiles_file = str(bad)
+    try:
+        async with _check_profiles(None):
+            raise AssertionError("started with an unusable profiles file")
+    except ProfileError as exc:
+        assert "ae.windows[0]: start must be before end" in str(exc)
