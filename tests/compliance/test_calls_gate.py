@@ -229,3 +229,22 @@ async def test_profiles_are_published(client):
     ]
     assert profiles["uk"]["consent_required"] and "sun" not in profiles["uk"]["windows"][0]["days"]
     assert profiles["default"]["summary"].startswith("09:00–20:00 Mon–Fri")
+
+
+async def test_a_refused_batch_releases_its_idempotency_key(clock, client, user, livekit, settings):
+    _sip(settings)
+    clock.set(at("2026-06-12 08:30", "Asia/Dubai"))
+    headers = {**user["headers"], "Idempotency-Key": "batch-42"}
+    r = await client.post("/calls", json=payload(), headers=headers)
+    assert r.status_code == 400 and "09:00 Asia/Dubai" in r.json()["detail"]
+    clock.set(at("2026-06-12 09:00", "Asia/Dubai"))
+    r = await client.post("/calls", json=payload(), headers=headers)
+    assert r.status_code == 200 and r.json()["dispatched"] == 1, r.text
+    replay = await client.post("/calls", json=payload(), headers=headers)
+    assert replay.headers.get("Idempotent-Replayed") == "true"
+    assert len(livekit.calls("AgentDispatchService", "CreateDispatch")) == 1
+    r = await client.get("/v1/compliance/decisions", headers=user["headers"])
+    assert [(d["verdict"], d["rule"]) for d in r.json()] == [
+        ("allowed", "ok"),
+        ("deferred", "window"),
+    ]
