@@ -121,18 +121,8 @@ async def check(
         timezone=timezone,
         consent=service.Consent("check", clock.now()) if consent else None,
     )
-    v = await service.decide(session, dial)
-    return CheckOut(
-        phone=e164,
-        verdict=v.verdict,
-        rule=v.rule,
-        reason=v.reason,
-        country=v.country,
-        profile=v.profile,
-        zones=list(v.zones),
-        not_before=v.until if isinstance(v, service.Deferred) else None,
-        detail=v.detail,
-    )
+    decision = await service.decide(session, dial)
+    return CheckOut(phone=e164, **service.outcome_fields(decision))
 
 
 def _profile_out(p: Profile) -> ProfileOut:

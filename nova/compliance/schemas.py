@@ -21,36 +21,29 @@ class LeadConsent(BaseModel):
     )
 
 
-class DecisionOut(BaseModel):
+class CheckOut(BaseModel):
+    """What the gate decided (or, from ``/v1/compliance/check``, would decide now for a
+    dial of this number by this account; nothing is recorded)."""
+
+    phone: str
+    verdict: Literal["allowed", "deferred", "blocked"]
+    rule: str
+    reason: str
+    country: str | None
+    profile: str | None
+    zones: list[str]
+    not_before: datetime | None
+    detail: dict[str, Any]
+
+
+class DecisionOut(CheckOut):
+    """A recorded decision."""
+
     id: str
     call_id: str | None
     source: str
     lead_ref: str | None
-    phone: str
-    verdict: Literal["allowed", "deferred", "blocked"]
-    rule: str
-    reason: str
-    country: str | None
-    profile: str | None
-    zones: list[str]
-    not_before: datetime | None
-    detail: dict[str, Any]
     created_at: datetime
-
-
-class CheckOut(BaseModel):
-    """What the gate would decide for a dial of this number by this account now (nothing
-    is recorded)."""
-
-    phone: str
-    verdict: Literal["allowed", "deferred", "blocked"]
-    rule: str
-    reason: str
-    country: str | None
-    profile: str | None
-    zones: list[str]
-    not_before: datetime | None
-    detail: dict[str, Any]
 
 
 class DncIn(BaseModel):

@@ -413,18 +413,25 @@ def decision_rows(
             "source": dial.source,
             "lead_ref": dial.lead_ref,
             "phone": dial.phone,
-            "verdict": v.verdict,
-            "rule": v.rule,
-            "reason": v.reason[:1000],
-            "country": v.country,
-            "profile": v.profile,
-            "zones": list(v.zones),
-            "not_before": v.until if isinstance(v, Deferred) else None,
-            "detail": v.detail,
+            **outcome_fields(v),
             "created_at": now,
         }
         for dial, v in zip(dials, decisions, strict=True)
     ]
+
+
+def outcome_fields(v: Decision) -> dict[str, Any]:
+    """A decision as the columns (and API fields) that describe it."""
+    return {
+        "verdict": v.verdict,
+        "rule": v.rule,
+        "reason": v.reason[:1000],
+        "country": v.country,
+        "profile": v.profile,
+        "zones": list(v.zones),
+        "not_before": v.until if isinstance(v, Deferred) else None,
+        "detail": v.detail,
+    }
 
 
 DECISIONS_TABLE = ComplianceDecision.__table__  # type: ignore[attr-defined]
