@@ -143,7 +143,8 @@ async def run(args: argparse.Namespace) -> dict:
     phones = numbers(args.numbers)
     await seed(user.id, phones, args.history, args.dnc, now)
     # Dial numbers the account called (caps read) and the list (a tenth of them listed).
-    batch = phones[args.dnc // 2 : args.dnc // 2 + args.batch]
+    first = max(0, args.dnc - args.batch // 10)
+    batch = phones[first : first + args.batch]
     dials = [Dial(phone=p, owner_id=user.id, consent=CONSENT) for p in batch]
     out: dict = {"db": url.split(":")[0], "numbers": len(phones), "history_calls": args.history}
     for label, size, rounds in (

@@ -67,10 +67,15 @@ class Profile:
     note: str
 
     def describe_windows(self) -> str:
-        return "; ".join(w.describe() for w in self.windows)
+        return _windows_text(self.windows)
 
     def open_at(self, weekday: int, minute_of_day: float) -> bool:
         return any(w.contains(weekday, minute_of_day) for w in self.windows)
+
+
+@functools.lru_cache(maxsize=64)
+def _windows_text(windows: tuple[Window, ...]) -> str:
+    return "; ".join(w.describe() for w in windows)
 
 
 def _hhmm(minutes: int) -> str:
@@ -181,7 +186,7 @@ class ProfileSet:
             if region is None or region not in profile.regions:
                 continue
             if profile.area_codes:
-                if any(national_number.startswith(a) for a in profile.area_codes):
+                if national_number.startswith(profile.area_codes):
                     return profile
             elif best is None:
                 best = profile

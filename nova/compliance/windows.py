@@ -8,6 +8,8 @@ when it is inside the profile's window in every zone the callee might be in.
 from __future__ import annotations
 
 import functools
+import heapq
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -73,6 +75,22 @@ def open_everywhere(profile: Profile, zones: tuple[ZoneInfo, ...], t: datetime) 
     return True
 
 
+def _openings(profile: Profile, tz: ZoneInfo, t: datetime) -> Iterator[tuple[datetime, ZoneInfo]]:
+    """The window openings in ``tz`` after ``t``, in time order."""
+    starts = sorted({w.start for w in profile.windows})
+    first = t.astimezone(tz).date() - timedelta(days=1)
+    for offset in range(HORIZON_DAYS + 1):
+        day = first + timedelta(days=offset)
+        for start in starts:
+            if not any(w.start == start and day.weekday() in w.days for w in profile.windows):
+                continue
+            # A start inside a daylight-saving gap resolves to just after the gap.
+            local = datetime.combine(day, time(start // 60, start % 60), tzinfo=tz)
+            instant = local.astimezone(UTC)
+            if instant > t:
+                yield instant, tz
+
+
 def next_open(
     profile: Profile, zones: tuple[ZoneInfo, ...], t: datetime
 ) -> tuple[datetime, ZoneInfo | None] | None:
@@ -81,23 +99,11 @@ def next_open(
     the horizon (e.g. zones too far apart for the windows to overlap).
 
     The intersection of the zones' windows can only begin where some zone's window
-    begins, so those openings are the only candidates."""
+    begins, so those openings, merged in time order, are the only candidates."""
     if open_everywhere(profile, zones, t):
         return t, None
-    candidates: list[tuple[datetime, int, ZoneInfo]] = []
-    for i, tz in enumerate(zones):
-        first = t.astimezone(tz).date() - timedelta(days=1)
-        for offset in range(HORIZON_DAYS + 1):
-            day = first + timedelta(days=offset)
-            for w in profile.windows:
-                if day.weekday() not in w.days:
-                    continue
-                # A start inside a daylight-saving gap resolves to just after the gap.
-                local = datetime.combine(day, time(w.start // 60, w.start % 60), tzinfo=tz)
-                instant = local.astimezone(UTC)
-                if instant > t:
-                    candidates.append((instant, i, tz))
-    for instant, _, tz in sorted(candidates, key=lambda c: (c[0], c[1])):
+    merged = heapq.merge(*(_openings(profile, tz, t) for tz in zones), key=lambda c: c[0])
+    for instant, tz in merged:
         if open_everywhere(profile, zones, instant):
             return instant, tz
     return None
