@@ -76,7 +76,11 @@ def read_table(text: str, *, header_names: tuple[str, ...], max_rows: int) -> Ta
     ``header_names`` (compared case- and punctuation-insensitively: "Phone Number" =
     "phone_number"). Raises 400 beyond ``max_rows`` data rows or on broken quoting."""
     first_line = text.split("\n", 1)[0]
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(first_line))
+    # strict: an unterminated quote is an error, not a field that silently swallows every
+    # row after it.
+    reader = csv.reader(
+        io.StringIO(text, newline=""), delimiter=sniff_delimiter(first_line), strict=True
+    )
     records: list[tuple[int, list[str]]] = []
     try:
         for number, cells in enumerate(reader, start=1):

@@ -181,7 +181,10 @@ async def test_csv_import_refuses_what_it_cannot_read(client, user):
     r = await _import(client, user, too_many)
     assert r.status_code == 400 and "at most 100000" in r.json()["detail"]
     r = await _import(client, user, b"phone\n+971501234567\x00\n")
-    assert r.status_code == 400
+    assert r.status_code == 400 and "NUL" in r.json()["detail"]
+    # An unterminated quote would swallow every row after it: the file is refused.
+    r = await _import(client, user, 'phone,reason\n+971501234567,"asked\n+971501234568,x\n')
+    assert r.status_code == 400 and "cannot be read near record" in r.json()["detail"]
     async with session_scope() as s:
         assert (await s.execute(select(DoNotCall))).first() is None  # nothing half-written
     assert (await client.post(IMPORT, content=b"+971501234567\n")).status_code == 401
