@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
-from sqlalchemy import select
 
 from nova.api.app import BODY_LIMIT_OVERRIDES, LIFESPAN_HOOKS
 from nova.api.deps import CurrentUser, SessionDep
@@ -25,8 +24,7 @@ from nova.compliance.schemas import (
     WindowOut,
 )
 from nova.compliance.windows import zone
-from nova.core.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
-from nova.models.calls import Call
+from nova.core.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from nova.models.compliance import ComplianceDecision
 from nova.models.worker import DoNotCall
 
@@ -63,15 +61,8 @@ def _phone(value: str, where: str = "phone") -> str:
 @router.get("/v1/calls/{call_id}/compliance", response_model=list[DecisionOut])
 async def call_decisions(call_id: str, user: CurrentUser, session: SessionDep):
     """Every gate decision about this call: why it was dialed, or why not."""
-    owner = await session.scalar(select(Call.user_id).where(Call.id == call_id))
-    if owner is None or owner != user.id:
-        raise NotFound("Call not found")
-    rows = await session.execute(
-        select(ComplianceDecision)
-        .where(ComplianceDecision.call_id == call_id, ComplianceDecision.owner_id == user.id)
-        .order_by(ComplianceDecision.created_at, ComplianceDecision.id)
-    )
-    return [_decision_out(r) for r in rows.scalars()]
+    rows = await service.decisions_for_call(session, user.id, call_id)
+    return [_decision_out(r) for r in rows]
 
 
 @router.get("/v1/compliance/decisions", response_model=list[DecisionOut])
@@ -86,18 +77,17 @@ async def list_decisions(
     offset: Annotated[int, Query(ge=0)] = 0,
 ):
     """Your gate decisions, newest first; filter by number, verdict, source or lead."""
-    stmt = select(ComplianceDecision).where(ComplianceDecision.owner_id == user.id)
-    if phone:
-        stmt = stmt.where(ComplianceDecision.phone == _phone(phone))
-    if verdict:
-        stmt = stmt.where(ComplianceDecision.verdict == verdict)
-    if source:
-        stmt = stmt.where(ComplianceDecision.source == source)
-    if lead_ref:
-        stmt = stmt.where(ComplianceDecision.lead_ref == lead_ref)
-    stmt = stmt.order_by(ComplianceDecision.created_at.desc(), ComplianceDecision.id)
-    rows = await session.execute(stmt.limit(limit).offset(offset))
-    return [_decision_out(r) for r in rows.scalars()]
+    rows = await service.list_decisions(
+        session,
+        user.id,
+        phone=_phone(phone) if phone else None,
+        verdict=verdict,
+        source=source,
+        lead_ref=lead_ref,
+        limit=limit,
+        offset=offset,
+    )
+    return [_decision_out(r) for r in rows]
 
 
 @router.get("/v1/compliance/check", response_model=CheckOut)

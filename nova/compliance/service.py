@@ -39,7 +39,7 @@ from nova.compliance.windows import (
     zone,
 )
 from nova.core import clock
-from nova.core.errors import BadRequest
+from nova.core.errors import BadRequest, NotFound
 from nova.core.settings import get_settings
 from nova.models.base import new_id
 from nova.models.calls import Call
@@ -451,3 +451,46 @@ async def record_refusal(session: AsyncSession, refused: DialRefused) -> None:
     await session.rollback()
     async with session_scope() as s:
         await record(s, refused.dials, refused.decisions)
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+async def decisions_for_call(
+    session: AsyncSession, owner_id: str, call_id: str
+) -> list[ComplianceDecision]:
+    """The decisions about one of the account's calls, oldest first (404 otherwise)."""
+    owner = await session.scalar(select(Call.user_id).where(Call.id == call_id))
+    if owner is None or owner != owner_id:
+        raise NotFound("Call not found")
+    rows = await session.execute(
+        select(ComplianceDecision)
+        .where(ComplianceDecision.call_id == call_id, ComplianceDecision.owner_id == owner_id)
+        .order_by(ComplianceDecision.created_at, ComplianceDecision.id)
+    )
+    return list(rows.scalars())
+
+
+async def list_decisions(
+    session: AsyncSession,
+    owner_id: str,
+    *,
+    phone: str | None = None,
+    verdict: str | None = None,
+    source: str | None = None,
+    lead_ref: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[ComplianceDecision]:
+    """The account's decisions, newest first, filtered by whatever is given."""
+    stmt = select(ComplianceDecision).where(ComplianceDecision.owner_id == owner_id)
+    for column, value in (
+        (ComplianceDecision.phone, phone),
+        (ComplianceDecision.verdict, verdict),
+        (ComplianceDecision.source, source),
+        (ComplianceDecision.lead_ref, lead_ref),
+    ):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    stmt = stmt.order_by(ComplianceDecision.created_at.desc(), ComplianceDecision.id)
+    return list((await session.execute(stmt.limit(limit).offset(offset))).scalars())
