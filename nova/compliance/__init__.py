@@ -3,6 +3,7 @@
 in the callee's local time, frequency caps, consent) and the account's do-not-call list.
 See docs/compliance.md."""
 
+from nova.compliance import dnc
 from nova.compliance.service import (
     DECISIONS_TABLE,
     Allowed,
@@ -35,6 +36,7 @@ __all__ = [
     "Source",
     "check_lead",
     "decide",
+    "dnc",
     "decide_all",
     "decision_rows",
     "dial_for_lead",

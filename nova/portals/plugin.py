@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nova import compliance
@@ -55,6 +56,24 @@ async def _defer(session: AsyncSession, lead: PortalLead, refused: compliance.Di
     lead.error = f"deferred: {deferred[0].reason}"[:1000]
     await enqueue(session, DISPATCH_TASK, {"lead_id": lead.id}, run_at=until)
     log.info("portal lead %s deferred until %s", lead.id, until.isoformat())
+
+
+@compliance.dnc.on_opt_out
+async def _drop_deferred_leads(session: AsyncSession, owner_id: str, phone: str) -> None:
+    """A number that opts out (on any call of the account) is not called for a portal lead
+    that was waiting for its window: those leads end now, with the reason."""
+    rows = await session.execute(
+        select(PortalLead)
+        .join(PortalIntegration, PortalIntegration.id == PortalLead.integration_id)
+        .where(PortalIntegration.user_id == owner_id, PortalLead.status == "deferred")
+    )
+    for lead in rows.scalars():
+        try:
+            same = compliance.dnc.parse_phone(lead.phone, None) == phone
+        except ValueError:
+            same = False
+        if same:
+            _fail(lead, f"Not dialed: {compliance.dnc.BLOCKED_REASON} (the lead opted out)")
 
 
 @task_handler(DISPATCH_TASK, max_attempts=6, retry_delays=(1, 5, 15, 60, 300))

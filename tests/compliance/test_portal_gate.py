@@ -94,3 +94,28 @@ async def test_a_blocked_portal_lead_says_why(clock, client, user, livekit, pump
     assert livekit.calls("AgentDispatchService", "CreateDispatch") == []
     r = await client.get(f"/portals/integrations/{integ['id']}/leads", headers=user["headers"])
     assert r.json()[0]["error"] == lead.error
+
+
+async def test_an_opt_out_on_another_call_drops_a_lead_waiting_for_its_window(
+    clock, client, user, livekit, pump, settings
+):
+    from tests.telephony.factories import create_call
+    from tests.telephony.test_reports import now_ts, post, signed
+
+    _sip(settings)
+    clock.set(at("2026-06-12 21:15", "Asia/Dubai"))
+    integ = await create_integration(client, user["headers"])
+    lead_id = await _deliver(client, integ)
+    await pump.drain()
+    assert (await _lead(lead_id)).status == "deferred"
+    # The same person, on an earlier call of the account, says "don't call me again".
+    earlier = await create_call(user_id=user["user"]["id"], mode="sip", phone=DUBAI)
+    body, headers = signed(earlier.id, "opt_out", {"reason": "stop"}, ts=now_ts(clock))
+    assert (await post(client, earlier.id, body, headers)).status_code == 200
+    lead = await _lead(lead_id)
+    assert lead.status == "failed"  # at once, not when the window opens
+    assert "the lead opted out" in lead.error
+    clock.set(at("2026-06-13 09:00", "Asia/Dubai"))
+    await pump.drain()
+    assert (await _lead(lead_id)).status == "failed"
+    assert livekit.calls("AgentDispatchService", "CreateDispatch") == []
