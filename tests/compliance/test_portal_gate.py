@@ -34,14 +34,20 @@ def _sip(settings) -> None:
     settings.sip_outbound_trunk_id = "ST_trunk"
 
 
-async def test_an_after_hours_lead_is_called_when_the_window_opens(
-    clock, client, user, livekit, pump, settings
-):
+async def _after_hours_lead(clock, client, user, pump, settings) -> str:
+    """A SIP account's portal lead delivered at 21:15 in Dubai, handled by the pump."""
     _sip(settings)
     clock.set(at("2026-06-12 21:15", "Asia/Dubai"))
     integ = await create_integration(client, user["headers"])
     lead_id = await _deliver(client, integ)
     await pump.drain()
+    return lead_id
+
+
+async def test_an_after_hours_lead_is_called_when_the_window_opens(
+    clock, client, user, livekit, pump, settings
+):
+    lead_id = await _after_hours_lead(clock, client, user, pump, settings)
     lead = await _lead(lead_id)
     assert lead.status == "deferred"
     assert "may be called from 09:00 Asia/Dubai (2026-06-13T05:00:00Z)" in lead.error
@@ -102,11 +108,7 @@ async def test_an_opt_out_on_another_call_drops_a_lead_waiting_for_its_window(
     from tests.telephony.factories import create_call
     from tests.telephony.test_reports import now_ts, post, signed
 
-    _sip(settings)
-    clock.set(at("2026-06-12 21:15", "Asia/Dubai"))
-    integ = await create_integration(client, user["headers"])
-    lead_id = await _deliver(client, integ)
-    await pump.drain()
+    lead_id = await _after_hours_lead(clock, client, user, pump, settings)
     assert (await _lead(lead_id)).status == "deferred"
     # The same person, on an earlier call of the account, says "don't call me again".
     earlier = await create_call(user_id=user["user"]["id"], mode="sip", phone=DUBAI)
