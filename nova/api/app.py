@@ -37,7 +37,7 @@ ROUTER_MODULES: list[str] = [
     "nova.accounts.router",
     "nova.transfer.router",
     "nova.calls.history",
-    "nova.calls.do_not_call",
+    "nova.compliance.router",
     "nova.quality.router",
     "nova.voice.router",
     "nova.twilio_byo.router",

@@ -37,6 +37,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from nova import compliance
 from nova.billing import metering
 from nova.calls import repository
 from nova.compliance import gate
@@ -230,7 +231,7 @@ async def place(
     *,
     owner_id: str | None,
     reserve_seconds: int,
-    purpose: gate.Purpose = "api",
+    purpose: gate.Purpose = "calls",
     fast: bool = False,
 ) -> list[dict[str, Any]]:
     """Run a batch of new calls through the pipeline; returns their rows as they ended
@@ -239,9 +240,16 @@ async def place(
     outcome. ``fast``: see ``repository`` (anonymous batches on PostgreSQL)."""
     now = clock.now()
     ids = [p.call["id"] for p in batch]
-    dials = [_dial(p.call, owner_id, purpose, now) for p in batch]
+    dials = [
+        _dial(p.call, p.context, owner_id, purpose, label=f"leads[{i}]")
+        for i, p in enumerate(batch)
+    ]
     async with repository.reader(session, fast=fast) as db:
         decisions = await gate.decide_all(db, dials)
+    if purpose == "calls":
+        # An interactive caller cannot wait: a lead outside its window refuses the batch
+        # (400 saying when it may be called) before anything is held or written.
+        compliance.refuse_deferred(dials, decisions)
     for p in batch:
         p.call["max_duration_seconds"] = plan.max_duration_seconds
     allowed, tasks = _apply(batch, decisions, reserve_seconds)
@@ -263,6 +271,7 @@ async def place(
         owner_id=owner_id,
         held=[p.call["id"] for p in allowed],
         reserve_seconds=reserve_seconds,
+        decisions=compliance.decision_rows(dials, decisions, now=now),
         fast=fast,
     )
     await _step("recorded", ids)
@@ -280,15 +289,40 @@ async def place(
     return [p.call for p in batch]
 
 
-def _dial(call: Mapping[str, Any], owner_id: str | None, purpose: gate.Purpose, at) -> gate.Dial:
+def _dial(
+    call: Mapping[str, Any],
+    context: Mapping[str, Any],
+    owner_id: str | None,
+    purpose: gate.Purpose,
+    *,
+    label: str = "",
+) -> gate.Dial:
+    """The gate's view of a call: its number, the lead's own zone and consent, who asks."""
+    lead = context.get("lead") or {}
+    consent = lead.get("consent")
     return gate.Dial(
         phone=call["phone"],
         owner_id=owner_id,
         mode=call["mode"],
-        at=at,
-        purpose=purpose,
+        timezone=lead.get("timezone"),
+        consent=compliance.Consent(
+            consent["source"],
+            _as_datetime(consent["obtained_at"]),
+            consent.get("proof"),
+        )
+        if consent
+        else None,
+        source=purpose,
         call_id=call["id"],
+        lead_ref=call["batch_id"] if purpose == "portal" else None,
+        label=label,
     )
+
+
+def _as_datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
 def _deferral(until: datetime, reason: str) -> str:
@@ -357,10 +391,11 @@ async def _resume_for_owner(
     was_deferred = [r for r, _ in rows if r["not_before"] is not None]
     decisions = {}
     if was_deferred:
-        dials = [_dial(r, owner_id, "retry", clock.now()) for r in was_deferred]
-        decisions = dict(
-            zip([r["id"] for r in was_deferred], await gate.decide_all(session, dials), strict=True)
-        )
+        contexts = {r["id"]: x for r, x in rows}
+        dials = [_dial(r, contexts[r["id"]], owner_id, "retry") for r in was_deferred]
+        asked = await gate.decide_all(session, dials)
+        await compliance.record(session, dials, asked)
+        decisions = dict(zip([r["id"] for r in was_deferred], asked, strict=True))
     user = await session.get(User, owner_id) if owner_id else None
     reserve_seconds = settings.reserve_minutes_per_call * 60 if user is not None else 0
     for row, ctx in rows:
@@ -404,6 +439,14 @@ async def _resume_for_owner(
             adopt=True,
             done_task=None,
         )
+
+
+@compliance.dnc.on_opt_out
+async def _drop_deferred_calls(session: AsyncSession, owner_id: str, phone: str) -> None:
+    """A number that opts out (on any call of the account) is not called later: the calls
+    to it that wait for their window end now, in the opt-out's transaction."""
+    reason = f"Not dialed: {compliance.dnc.BLOCKED_REASON} (the lead opted out)"
+    await repository.fail_deferred(session, owner_id, phone, reason)
 
 
 @task_handler(DISPATCH_TASK, max_attempts=10, retry_delays=(5, 15, 60, 300, 900))

@@ -27,11 +27,13 @@ from nova.core.db import autocommit_engine, insert_at_once, with_defaults
 from nova.core.events import event_rows, insert_events, mark_wake, wake_pump
 from nova.models.base import UTCDateTime
 from nova.models.calls import Call, CallContext
+from nova.models.compliance import ComplianceDecision
 from nova.models.events import Event, Task
 
 CALLS = Call.__table__  # type: ignore[attr-defined]
 CONTEXTS = CallContext.__table__  # type: ignore[attr-defined]
 TASKS = Task.__table__  # type: ignore[attr-defined]
+DECISIONS = ComplianceDecision.__table__  # type: ignore[attr-defined]
 
 
 @asynccontextmanager
@@ -59,6 +61,7 @@ async def hold_and_record(
     owner_id: str | None,
     held: list[str],
     reserve_seconds: int,
+    decisions: Sequence[dict[str, Any]] = (),
     fast: bool,
 ) -> None:
     """Hold the minutes of the ``held`` calls (402 when they do not fit) and write every row
@@ -66,7 +69,15 @@ async def hold_and_record(
     if fast:
         assert owner_id is None, "only unmetered batches take the one-statement path"
         async with autocommit_engine().connect() as conn:
-            await insert_at_once(conn, [(CONTEXTS, contexts), (CALLS, calls), (TASKS, tasks)])
+            await insert_at_once(
+                conn,
+                [
+                    (CONTEXTS, contexts),
+                    (CALLS, calls),
+                    (DECISIONS, list(decisions)),
+                    (TASKS, tasks),
+                ],
+            )
         if tasks:
             wake_pump()
         return
@@ -77,10 +88,28 @@ async def hold_and_record(
     if contexts:
         await session.execute(insert(CONTEXTS), contexts)
     await session.execute(insert(CALLS), calls)
+    if decisions:
+        await session.execute(insert(DECISIONS), list(decisions))
     if tasks:
         await session.execute(insert(TASKS), tasks)
         mark_wake(session)
     await session.commit()
+
+
+async def fail_deferred(session: AsyncSession, owner_id: str, phone: str, reason: str) -> int:
+    """End every call of the account to ``phone`` that waits for its calling window (a
+    deferred call holds no minutes and was never announced). Returns how many."""
+    result = await session.execute(
+        update(CALLS)
+        .where(
+            CALLS.c.user_id == owner_id,
+            CALLS.c.phone == phone,
+            CALLS.c.status == "pending",
+            CALLS.c.not_before.is_not(None),
+        )
+        .values(status="failed", error=reason[:1000], not_before=None)
+    )
+    return result.rowcount or 0
 
 
 # --- outcomes ---------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from nova import compliance
 from nova.api.app import LIFESPAN_HOOKS
 from nova.api.deps import SessionDep, SettingsDep, _bearer, _user_from_token, client_ip
 from nova.calls import briefs, service
@@ -153,16 +154,20 @@ async def create_calls(request: Request, session: SessionDep, settings: Settings
     async def work() -> tuple[int, Any]:
         if user is not None:
             await service.precheck_minutes(settings, user, len(batch.leads))
-        result = await service.place_calls(
-            session,
-            settings,
-            batch,
-            user,
-            client_ip=ip,
-            single_statement=key is None,
-            # A retry of a request that died after recording its calls resumes them.
-            batch_id=service.batch_id_for(scope, key) if key else None,
-        )
+        try:
+            result = await service.place_calls(
+                session,
+                settings,
+                batch,
+                user,
+                client_ip=ip,
+                single_statement=key is None,
+                # A retry of a request that died after recording its calls resumes them.
+                batch_id=service.batch_id_for(scope, key) if key else None,
+            )
+        except compliance.DialRefused as refused:  # 400: a lead outside its window
+            await compliance.record_refusal(session, refused)
+            raise
         return 200, result.model_dump(mode="json")
 
     return await idempotency.run(

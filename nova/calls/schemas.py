@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from nova.compliance.schemas import LeadConsent
 from nova.telephony.metadata import Goal, Language
 
 CallStatus = Literal["pending", "in_progress", "completed", "failed"]
@@ -31,6 +32,14 @@ class LeadIn(BaseModel):
     company: str | None = Field(default=None, max_length=200)
     email: str | None = Field(default=None, max_length=320)
     title: str | None = Field(default=None, max_length=200)
+    timezone: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The lead's IANA time zone; overrides the zones derived from the number",
+    )
+    consent: LeadConsent | None = Field(
+        default=None, description="The lead's consent record (required for US/UK numbers)"
+    )
 
 
 class CallBatchRequest(BaseModel):

@@ -28,6 +28,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from nova import compliance
 from nova.billing import metering
 from nova.calls import pipeline, repository
 from nova.calls.briefs import BriefResult, generate_briefs
@@ -193,6 +194,10 @@ def validate_batch(settings: Settings, req: CallBatchRequest) -> None:
             lead.phone = phone
         if lead.email and not _email_is_valid(lead.email):
             problems.append(f"leads[{i}].email is not a valid email address")
+        try:
+            compliance.check_lead(lead.timezone, lead.consent, f"leads[{i}]")
+        except BadRequest as exc:
+            problems.append(exc.detail)
     if problems:
         raise BadRequest("; ".join(problems))
     if not req.product:
@@ -285,7 +290,7 @@ def _prepare(
             "product": request.product,
             "goal": request.goal,
             "language": request.language,
-            "lead": lead.model_dump(exclude_none=True),
+            "lead": lead.model_dump(mode="json", exclude_none=True),
             "request": snapshot,
             "source": result.source,
             "source_note": _source_note(result, site),
@@ -347,7 +352,7 @@ async def place_calls(
     client_ip: str | None = None,
     single_statement: bool = False,
     batch_id: str | None = None,
-    purpose: gate.Purpose = "api",
+    purpose: gate.Purpose = "calls",
 ) -> BatchCallResponse:
     """Validate, brief and place a batch through the dial pipeline (see the module
     docstring). Raises 400/401/402. With ``batch_id`` (an idempotency key's, a portal

@@ -1,69 +1,48 @@
-"""The compliance gate: one decision for every dial, whoever asks for it (POST /calls,
-portal leads, and next campaigns and retries)::
+"""The gate step of the dial pipeline: one decision for every dial, whoever asks for it
+(POST /calls, portal leads, and next campaigns and retries)::
 
-    decision = await decide(db, dial)          # Allowed() | Deferred(until, reason) | Blocked(reason)
-    decisions = await decide_all(db, dials)    # the same for a batch, one query
+    decisions = await decide_all(db, dials)    # [Allowed | Deferred(until) | Blocked(reason)]
+
+The decisions come from the compliance rules (``nova.compliance.service``: do-not-call
+list, the callee's calling window, frequency caps, consent, per country profile). Extra
+rules can be plugged in with ``add_rule`` (a function of the dial returning a decision, or
+None to have no opinion); they are asked only about dials the compliance rules allow, and
+the first decision that is not ``Allowed`` wins.
 
 The dial pipeline (``nova.calls.pipeline``) asks before it holds minutes or writes
 anything: an ``Allowed`` dial goes on, a ``Deferred`` one is recorded and dialed at
-``until`` (the gate is asked again then), a ``Blocked`` one is recorded as failed with the
-reason as its error, so "why was this number not called?" always has an answer.
-
-Today the gate knows one rule of its own: a number that asked this account (or anonymous
-demos) not to be called again is blocked. Calling windows, caps and consent by country
-(DECISIONS.md, "Compliance gate") fill in ``_decide`` later, or plug in as rules
-(``add_rule``: a function of the dial returning a decision, or None to have no opinion;
-the first decision that is not ``Allowed`` wins); the interface stays.
+``until`` (the gate is asked again then) — except for interactive callers (POST /calls),
+which are refused with a 400 that says when — and a ``Blocked`` one is recorded as failed
+with the reason as its error. Every decision is kept as a row (``compliance_decisions``),
+so "why was this number called, or not?" always has an answer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Literal
+from typing import Any
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from nova.compliance.service import (
+    Allowed,
+    Blocked,
+    Decision,
+    Deferred,
+    Dial,
+    Source,
+)
+from nova.compliance.service import (
+    decide_all as _compliance_decide_all,
+)
 
-from nova.models.worker import DoNotCall
+__all__ = ["ALLOWED", "Allowed", "Blocked", "Decision", "Deferred", "Dial", "Purpose"]
 
-Purpose = Literal["api", "portal", "campaign", "retry"]
-OPTED_OUT = "The lead opted out of calls from this account (do-not-call list)"
-
-
-@dataclass(frozen=True, slots=True)
-class Dial:
-    """One intended call, as the gate sees it."""
-
-    phone: str  # E.164
-    owner_id: str | None  # the account, None for an anonymous demo
-    mode: Literal["demo", "sip"]  # demo calls ring a browser, sip calls a phone
-    at: datetime  # when it would be placed
-    purpose: Purpose = "api"
-    call_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Allowed:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Deferred:
-    until: datetime
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Blocked:
-    reason: str
-
-
-Decision = Allowed | Deferred | Blocked
-ALLOWED = Allowed()
+Purpose = Source
 Rule = Callable[[Dial], Decision | None]
 _rules: list[Rule] = []
+
+# What a dial the gate was not asked about again is taken to be (a recorded call resumed
+# after a crash was allowed when it was recorded).
+ALLOWED = Allowed(rule="recorded", reason="Allowed when the call was recorded")
 
 
 def add_rule(rule: Rule) -> Callable[[], None]:
@@ -72,37 +51,23 @@ def add_rule(rule: Rule) -> Callable[[], None]:
     return lambda: _rules.remove(rule) if rule in _rules else None
 
 
-# Built once: constructing the expression costs more CPU than running it on SQLite.
-_DO_NOT_CALL = select(DoNotCall.owner_id, DoNotCall.phone).where(
-    DoNotCall.owner_id.in_(bindparam("owners", expanding=True)),
-    DoNotCall.phone.in_(bindparam("phones", expanding=True)),
-)
+async def decide_all(db: Any, dials: Sequence[Dial]) -> list[Decision]:
+    """The decision for each dial, in order (two database reads for the whole batch)."""
+    decisions = await _compliance_decide_all(db, dials)
+    if not _rules:
+        return decisions
+    return [_with_rules(d, v) for d, v in zip(dials, decisions, strict=True)]
 
 
-async def decide_all(db: AsyncSession | AsyncConnection, dials: Sequence[Dial]) -> list[Decision]:
-    """The decision for each dial, in order (one database read for the whole batch)."""
-    if not dials:
-        return []
-    rows = await db.execute(
-        _DO_NOT_CALL,
-        {
-            "owners": sorted({d.owner_id or "" for d in dials}),
-            "phones": sorted({d.phone for d in dials}),
-        },
-    )
-    opted_out = {(owner, phone) for owner, phone in rows.all()}
-    return [_decide(d, (d.owner_id or "", d.phone) in opted_out) for d in dials]
-
-
-async def decide(db: AsyncSession | AsyncConnection, dial: Dial) -> Decision:
+async def decide(db: Any, dial: Dial) -> Decision:
     return (await decide_all(db, [dial]))[0]
 
 
-def _decide(dial: Dial, opted_out: bool) -> Decision:
-    if opted_out:
-        return Blocked(OPTED_OUT)
+def _with_rules(dial: Dial, decision: Decision) -> Decision:
+    if not isinstance(decision, Allowed):
+        return decision
     for rule in _rules:
-        decision = rule(dial)
-        if decision is not None and not isinstance(decision, Allowed):
-            return decision
-    return ALLOWED
+        found = rule(dial)
+        if found is not None and not isinstance(found, Allowed):
+            return found
+    return decision

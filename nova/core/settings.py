@@ -187,6 +187,9 @@ class Settings(BaseSettings):
     agent_name: str = "nova-sales-agent"
     dial_mode: Literal["demo", "sip"] = "demo"
     sip_outbound_trunk_id: str | None = None
+    # A TOML file of country calling profiles replacing/adding the built-in ones key by key
+    # (see nova/compliance/profiles.toml for the shape).
+    compliance_profiles_file: str | None = None
     token_ttl_seconds: int = 600
 
     # --- agent worker ---------------------------------------------------------------------

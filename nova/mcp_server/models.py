@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
+from nova.compliance.schemas import LeadConsent
+
 E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 WEBHOOK_EVENTS = ("call.started", "call.ended", "call.transcribed", "call.scored")
@@ -56,6 +58,17 @@ class Lead(BaseModel):
     company: str | None = Field(default=None, max_length=200, description="Lead's company.")
     email: EmailStr | None = Field(default=None, description="Lead's e-mail, if already known.")
     title: str | None = Field(default=None, max_length=200, description="Lead's job title.")
+    timezone: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The lead's IANA time zone (e.g. America/New_York) when it is not the "
+        "number's: calls are placed only inside the callee's local calling window.",
+    )
+    consent: LeadConsent | None = Field(
+        default=None,
+        description="The lead's consent to an automated call; required for US and UK "
+        "numbers (and countries without a profile).",
+    )
 
 
 class CallRequest(BaseModel):

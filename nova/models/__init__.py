@@ -12,6 +12,7 @@ from nova.models.billing import (
     ZiinaPayment,
 )
 from nova.models.calls import Call, CallContext
+from nova.models.compliance import ComplianceDecision
 from nova.models.evals import EvalConversation, EvalPersona, EvalRun
 from nova.models.events import Event, Task
 from nova.models.idempotency import IdempotencyRecord
@@ -29,6 +30,7 @@ __all__ = [
     "Call",
     "CallContext",
     "CallScore",
+    "ComplianceDecision",
     "DoNotCall",
     "EvalConversation",
     "EvalPersona",

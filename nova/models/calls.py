@@ -40,6 +40,8 @@ class Call(SQLModel, table=True):
     """One agent conversation with one lead. Durable; the job view has a TTL."""
 
     __tablename__ = "calls"
+    # The compliance gate's frequency caps read an account's recent calls to a number.
+    __table_args__ = (Index("ix_calls_user_phone_created", "user_id", "phone", "created_at"),)
 
     id: str = id_field()
     user_id: str | None = Field(default=None, foreign_key="users.id", max_length=36, index=True)

@@ -34,4 +34,6 @@ class DoNotCall(SQLModel, table=True):
     phone: str = Field(max_length=32, index=True)
     call_id: str | None = Field(default=None, max_length=36)
     reason: str | None = Field(default=None, max_length=500)
+    # How it got here: opt_out (the lead said so on a call), api, import (CSV).
+    source: str = Field(default="opt_out", max_length=16)
     created_at: datetime = created_field()

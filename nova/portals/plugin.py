@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from nova import compliance
 from nova.core import clock
 from nova.core.errors import NovaError
 from nova.core.events import task_handler
@@ -44,6 +46,24 @@ def _fail(lead: PortalLead, reason: str) -> None:
     log.info("portal lead %s not called: %s", lead.id, reason)
 
 
+@compliance.dnc.on_opt_out
+async def _drop_deferred_leads(session: AsyncSession, owner_id: str, phone: str) -> None:
+    """A number that opts out (on any call of the account) is not called for a portal lead
+    that was waiting for its window: those leads end now, with the reason."""
+    rows = await session.execute(
+        select(PortalLead)
+        .join(PortalIntegration, PortalIntegration.id == PortalLead.integration_id)
+        .where(PortalIntegration.user_id == owner_id, PortalLead.status == "deferred")
+    )
+    for lead in rows.scalars():
+        try:
+            same = compliance.dnc.parse_phone(lead.phone, None) == phone
+        except ValueError:
+            same = False
+        if same:
+            _fail(lead, f"Not dialed: {compliance.dnc.BLOCKED_REASON} (the lead opted out)")
+
+
 @task_handler(DISPATCH_TASK, max_attempts=6, retry_delays=(1, 5, 15, 60, 300))
 async def dispatch_lead(session: AsyncSession, payload: dict) -> None:
     from pydantic import ValidationError
@@ -52,7 +72,7 @@ async def dispatch_lead(session: AsyncSession, payload: dict) -> None:
     from nova.calls.schemas import CallBatchRequest
 
     lead = await session.get(PortalLead, payload["lead_id"])
-    if lead is None or lead.status != "received":
+    if lead is None or lead.status not in ("received", "deferred"):
         return  # already handled (at-least-once delivery)
     integ = await session.get(PortalIntegration, lead.integration_id)
     user = await session.get(User, integ.user_id) if integ else None
@@ -71,7 +91,21 @@ async def dispatch_lead(session: AsyncSession, payload: dict) -> None:
                 "booking_link": integ.booking_link,
                 "payment_link": integ.payment_link,
                 "consent": True,
-                "leads": [{"phone": lead.phone, "name": lead.name, "email": lead.email}],
+                "leads": [
+                    {
+                        "phone": lead.phone,
+                        "name": lead.name,
+                        "email": lead.email,
+                        # The enquiry itself is the lead's request to be contacted.
+                        "consent": {
+                            "source": f"{lead.portal} enquiry",
+                            "obtained_at": min(
+                                lead.lead_timestamp or lead.received_at, lead.received_at
+                            ),
+                            "proof": f"{lead.portal} event {lead.event_id}",
+                        },
+                    }
+                ],
             }
         )
     except ValidationError as exc:

@@ -155,16 +155,11 @@ async def _sms(session: AsyncSession, call: Call, data: dict[str, Any], settings
 
 
 async def _opt_out(session: AsyncSession, call: Call, data: dict[str, Any]) -> dict:
-    owner = call.user_id or ""
-    if not await is_do_not_call(session, call.phone, call.user_id):
-        session.add(
-            DoNotCall(
-                owner_id=owner,
-                phone=call.phone,
-                call_id=call.id,
-                reason=str(data.get("reason") or "")[:500] or None,
-            )
-        )
+    from nova.compliance import dnc
+
+    await dnc.opt_out(
+        session, call.user_id, call.phone, call_id=call.id, reason=str(data.get("reason") or "")
+    )
     result = dict(call.result or {})
     result["opted_out"] = True
     call.result = result

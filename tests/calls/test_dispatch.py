@@ -155,7 +155,11 @@ async def test_authenticated_batch_is_metered(client, livekit, user):
     assert {e.data["customer_id"] for e in started} == {user["user"]["id"]}
 
 
-async def test_sip_mode_for_accounts_but_never_for_anonymous(client, livekit, settings, user):
+async def test_sip_mode_for_accounts_but_never_for_anonymous(
+    clock, client, livekit, settings, user
+):
+    # A SIP dial passes the compliance gate: the frozen clock (12:30 in Dubai) is inside
+    # the UAE calling window whatever the time of day the suite runs.
     settings.dial_mode = "sip"
     settings.sip_outbound_trunk_id = "ST_trunk"
     r = await client.post("/calls", json=payload(), headers=user["headers"])
@@ -174,7 +178,11 @@ async def test_sip_mode_for_accounts_but_never_for_anonymous(client, livekit, se
     assert (await _events("call.started"))[-1].data["mode"] in ("demo", "sip")
 
 
-async def test_sip_mode_without_trunk_fails_the_lead_clearly(client, livekit, settings, user):
+async def test_sip_mode_without_trunk_fails_the_lead_clearly(
+    clock, client, livekit, settings, user
+):
+    # A SIP dial passes the compliance gate: the frozen clock (12:30 in Dubai) is inside
+    # the UAE calling window whatever the time of day the suite runs.
     settings.dial_mode = "sip"
     r = await client.post("/calls", json=payload(), headers=user["headers"])
     call = r.json()["calls"][0]
