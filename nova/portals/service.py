@@ -194,7 +194,29 @@ async def list_leads(
         .limit(limit)
         .offset(offset)
     )
-    return list(rows.scalars())
+    leads = list(rows.scalars())
+    await _settle_deferred(session, leads)
+    return leads
+
+
+async def _settle_deferred(session: AsyncSession, leads: list[PortalLead]) -> None:
+    """A lead deferred by the compliance gate waits as a ``pending`` call that the dial
+    pipeline places when its window opens: once that call has left ``pending``, the lead
+    says what became of it (written back, so this is done once per lead)."""
+    from nova.models.calls import Call
+
+    waiting = {lead.call_id: lead for lead in leads if lead.status == "deferred" and lead.call_id}
+    if not waiting:
+        return
+    rows = await session.execute(
+        select(Call.id, Call.status, Call.error).where(Call.id.in_(list(waiting)))
+    )
+    for call_id, status, error in rows.all():
+        if status == "pending":
+            continue
+        lead = waiting[call_id]
+        lead.status = "failed" if status == "failed" else "dispatched"
+        lead.error = (error or "dispatch failed")[:1000] if status == "failed" else None
 
 
 # --- receiver ----------------------------------------------------------------------------------

@@ -11,11 +11,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from nova.calls import service
+from nova.calls.schemas import CallBatchRequest
 from nova.compliance import gate
 from nova.core.db import session_scope
 from nova.models.billing import BillingAccount
 from nova.models.calls import Call
 from nova.models.events import Event, Task
+from nova.models.user import User
 from tests.calls.conftest import PHONES, leads, payload
 
 
@@ -31,6 +34,31 @@ def rules():
     remove = gate.add_rule(rule)
     yield table
     remove()
+
+
+def _later(until, reason: str) -> gate.Deferred:
+    return gate.Deferred(until=until, rule="test", reason=reason)
+
+
+async def _place_for_later(settings, user) -> dict:
+    """Place a batch as a caller that can wait for a deferred lead (a campaign or a portal
+    lead; POST /calls cannot wait and refuses such a lead with a 400, tested below)."""
+    request = CallBatchRequest.model_validate(payload())
+    async with session_scope() as s:
+        owner = await s.get(User, user["user"]["id"])
+        result = await service.place_calls(s, settings, request, owner, purpose="campaign")
+    return result.model_dump(mode="json")
+
+
+async def test_post_calls_refuses_a_deferred_lead_saying_when(client, livekit, user, rules, clock):
+    until = clock.now()
+    rules[PHONES[0]] = _later(until, "UAE calling window opens at 09:00")
+    r = await client.post("/calls", json=payload(), headers=user["headers"])
+    assert r.status_code == 400, r.text
+    assert "cannot be called now: UAE calling window opens at 09:00" in r.json()["detail"]
+    assert livekit.dispatches == {}
+    async with session_scope() as s:
+        assert (await s.execute(select(Call))).first() is None  # nothing half-written
 
 
 async def _account() -> BillingAccount:
@@ -52,7 +80,9 @@ async def _started() -> list[str]:
 async def test_blocked_lead_says_why_and_is_neither_dialed_nor_charged(
     client, livekit, user, rules
 ):
-    rules[PHONES[1]] = gate.Blocked("Outside the callee's calling window (UAE 09:00-18:00)")
+    rules[PHONES[1]] = gate.Blocked(
+        rule="test", reason="Outside the callee's calling window (UAE 09:00-18:00)"
+    )
     r = await client.post("/calls", json=payload(leads=leads(2)), headers=user["headers"])
     assert r.status_code == 200, r.text
     body = r.json()
@@ -68,19 +98,18 @@ async def test_blocked_lead_says_why_and_is_neither_dialed_nor_charged(
 
 
 async def test_deferred_lead_is_dialed_by_its_task_when_its_time_comes(
-    client, livekit, user, rules, clock, pump
+    client, livekit, user, rules, clock, pump, settings
 ):
     until = clock.now() + timedelta(hours=1)
     decisions = iter(
         [
-            gate.Deferred(until, "UAE calling window opens at 09:00"),  # at submission
-            gate.Deferred(until + timedelta(hours=1), "still outside the window"),  # 1st try
+            _later(until, "UAE calling window opens at 09:00"),  # at submission
+            _later(until + timedelta(hours=1), "still outside the window"),  # 1st try
             None,  # 2nd try: allowed
         ]
     )
     rules[PHONES[0]] = lambda dial: next(decisions)
-    r = await client.post("/calls", json=payload(), headers=user["headers"])
-    [deferred] = r.json()["calls"]
+    [deferred] = (await _place_for_later(settings, user))["calls"]
     assert deferred["status"] == "pending" and deferred["error"] is None
     assert deferred["message"].startswith("Call deferred until 2026-06-12T09:30:00Z")
     assert livekit.dispatches == {} and (await _account()).seconds_reserved == 0
@@ -109,13 +138,14 @@ async def test_deferred_lead_is_dialed_by_its_task_when_its_time_comes(
 
 
 async def test_a_deferred_lead_blocked_when_its_time_comes_is_failed_with_the_reason(
-    client, livekit, user, rules, clock, pump
+    client, livekit, user, rules, clock, pump, settings
 ):
     until = clock.now() + timedelta(minutes=30)
-    decisions = iter([gate.Deferred(until, "later"), gate.Blocked("The lead withdrew consent")])
+    decisions = iter(
+        [_later(until, "later"), gate.Blocked(rule="test", reason="The lead withdrew consent")]
+    )
     rules[PHONES[0]] = lambda dial: next(decisions)
-    r = await client.post("/calls", json=payload(), headers=user["headers"])
-    call_id = r.json()["calls"][0]["call_id"]
+    call_id = (await _place_for_later(settings, user))["calls"][0]["call_id"]
     clock.advance(minutes=30)
     await pump.drain()
     row = await _call(call_id)
