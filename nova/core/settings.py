@@ -201,6 +201,12 @@ class Settings(BaseSettings):
     agent_caller_wait_seconds: int = 300
     # SIP dial ring timeout, seconds.
     agent_ring_timeout_seconds: int = 45
+    # `nova speech` (offline STT/TTS, local-speech extra). The key is what it requires and
+    # what the worker sends to AGENT_STT_BASE_URL / AGENT_TTS_BASE_URL (never the OpenAI key).
+    speech_host: str = "127.0.0.1"
+    speech_port: int = 8790
+    speech_threads: int = 2
+    speech_api_key: SecretStr | None = None
 
     # --- webhooks (outbound) --------------------------------------------------------------
     webhook_ca_bundle: str | None = None
