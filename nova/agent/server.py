@@ -63,6 +63,16 @@ def _key(settings: Settings) -> Any:
     return settings.openai_api_key.get_secret_value() if settings.openai_api_key else NOT_GIVEN
 
 
+def _speech_key(settings: Settings, base_url: str | None) -> Any:
+    """A separate speech server (``nova speech`` or another provider) gets the speech key,
+    never the OpenAI key; the openai client needs some value even when it checks none."""
+    if not base_url:
+        return _key(settings)
+    if settings.speech_api_key is not None:
+        return settings.speech_api_key.get_secret_value()
+    return "no-key"
+
+
 def build_stt(settings: Settings, meta: DispatchMetadata) -> Any:
     model = settings.agent_stt_model
     if "/" in model:  # "deepgram/nova-3": LiveKit Inference by name
@@ -73,7 +83,7 @@ def build_stt(settings: Settings, meta: DispatchMetadata) -> Any:
         model=model,
         language="ar" if prompts.is_arabic(meta) else "en",
         base_url=settings.agent_stt_base_url or settings.openai_base_url or NOT_GIVEN,
-        api_key=_key(settings),
+        api_key=_speech_key(settings, settings.agent_stt_base_url),
         use_realtime=False,
     )
 
@@ -106,7 +116,10 @@ def build_tts(settings: Settings, meta: DispatchMetadata) -> Any:
         model=model,
         voice=tts_voice(settings, meta),
         base_url=settings.agent_tts_base_url or settings.openai_base_url or NOT_GIVEN,
-        api_key=_key(settings),
+        api_key=_speech_key(settings, settings.agent_tts_base_url),
+        # Raw 24 kHz PCM: nothing to decode, the first bytes play as they arrive (OpenAI and
+        # `nova speech` both serve it).
+        response_format="pcm",
         instructions=(
             "Speak Gulf Arabic with a warm Emirati accent."
             if prompts.is_arabic(meta)
@@ -286,7 +299,9 @@ class CallRunner:
         meta, session = self.meta, self.session
         self.agent = agent_for(self.state, voicemail_action=self.settings.agent_voicemail_action)
         session.on("close", lambda ev: self._spawn(self._on_session_close(ev)))
-        if self.text_only:
+        if self.text_only or session.input.audio is not None:
+            # Text mode, or a transport given by the caller (the audio tests and benches):
+            # the session reads session.input.audio itself, no room.
             await session.start(self.agent)
         else:
             options = room_io.RoomOptions(close_on_disconnect=True)
@@ -491,6 +506,7 @@ async def run_job(
     lkapi: api.LiveKitAPI | None = None,
     llm: Any = NOT_GIVEN,
     tts: Any = NOT_GIVEN,
+    audio_input: Any = None,
     audio_output: Any = None,
     prerender_greeting: bool = True,
     text_only: bool = False,
@@ -519,7 +535,10 @@ async def run_job(
         tts=tts,
         text_only=text_only,
     )
-    if audio_output is not None:  # benches: a local sink instead of the room
+    # Tests and benches: local audio instead of the room's tracks.
+    if audio_input is not None:
+        session.input.audio = audio_input
+    if audio_output is not None:
         session.output.audio = audio_output
     runner = CallRunner(
         ctx,

@@ -15,3 +15,46 @@ async def twilio(settings):
         settings.twilio_from_number = "+15555550100"
         settings.twilio_api_base = fake.url
         yield fake
+
+
+@pytest.fixture(scope="session")
+def speech():
+    """``nova speech`` in a child process, shared by the session's audio tests."""
+    from tests.agent.audio import SpeechProcess
+
+    server = SpeechProcess().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def control_plane(settings):
+    """The control plane served by uvicorn on a free loopback port (the worker reports to it
+    over real HTTP)."""
+    import asyncio
+    import socket
+
+    import uvicorn
+
+    from nova.api.app import create_app
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    settings.public_url = f"http://127.0.0.1:{port}"
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, background=False),
+            log_level="warning",
+            lifespan="off",
+        )
+    )
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    for _ in range(500):
+        if server.started:
+            break
+        await asyncio.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+    sock.close()
