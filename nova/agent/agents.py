@@ -50,6 +50,20 @@ class SalesAgent(SalesTools, Agent):
         if text != self.instructions:
             await self.update_instructions(text)
 
+    async def voicemail_reached(self, session: Any, *, can_leave_message: bool = True) -> None:
+        """A machine answered: the call ends as ``voicemail``, after the message when the
+        account leaves one (and the mailbox takes one)."""
+        state = self.state
+        state.voicemail = True
+        state.outcome = "voicemail"
+        state.goal_completed = False
+        state.end_reason = "voicemail"
+        await self.goto("ended")
+        handle = None
+        if self.voicemail_action == "leave_message" and can_leave_message:
+            handle = session.say(prompts.voicemail_message(state.meta), allow_interruptions=False)
+        self.request_hangup("voicemail", after=handle)
+
     def request_hangup(self, reason: str, *, after: Any = None) -> None:
         """Hang up once ``after`` (a SpeechHandle) has played; handled by the job runner."""
         state = self.state

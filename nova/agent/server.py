@@ -316,9 +316,20 @@ class CallRunner:
         if self._can_prerender():
             prerender = Prerender(self.session.tts, meta.brief.opening_line)
             self._spawn(prerender.run())
+        detector = None
+        if meta.mode == "sip" and not self.text_only and self.settings.agent_amd:
+            from nova.agent import amd
+
+            detector = await amd.start(session, sip_identity(meta))
         connected = await (self.dial() if meta.mode == "sip" else self.wait_for_caller())
         if not connected:
+            if detector is not None:
+                await detector.aclose()
             return
+        if detector is not None:  # holds the greeting until a person is heard
+            from nova.agent import amd
+
+            self._spawn(amd.screen(detector, self.agent, session))
         self.state.started_at = clock.monotonic()
         if prerender is not None and prerender.usable:
             # Plays what is rendered so far and follows the render to its end.

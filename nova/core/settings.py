@@ -197,6 +197,8 @@ class Settings(BaseSettings):
     agent_turn_detector: bool = True
     # What to do when the lead's voicemail answers: leave_message | hang_up.
     agent_voicemail_action: Literal["leave_message", "hang_up"] = "hang_up"
+    # Phone calls: livekit-agents' answering-machine detection before the greeting.
+    agent_amd: bool = True
     # Seconds the demo agent waits for the browser test caller before giving up.
     agent_caller_wait_seconds: int = 300
     # SIP dial ring timeout, seconds.

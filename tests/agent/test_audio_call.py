@@ -17,16 +17,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import numpy as np
 import pytest
 from livekit import api
 from livekit.agents.testing import fake_job_context
 from sqlalchemy import select
 
+from nova.agent import prompts
 from nova.agent.server import prewarm, run_job
 from nova.core.db import session_scope
 from nova.models.events import Event
 from nova.models.worker import DoNotCall
-from tests.agent.audio import LeadMicrophone, LeadSpeaker, words
+from tests.agent.audio import RATE, LeadMicrophone, LeadSpeaker, words
 from tests.fakes.openai_server import chat_response, tool_call
 from tests.telephony.factories import BRIEF, create_call, get_call, meta_for
 
@@ -36,6 +38,7 @@ LEAD = {
     "yes": "Yes, I have a minute.",
     "budget": "About two million dirhams.",
     "stop": "Please stop calling me.",
+    "hello": "Hello?",
     "voicemail": (
         "Hi, you have reached Sam. I can't take your call right now. "
         "Please leave a message after the tone."
@@ -43,7 +46,7 @@ LEAD = {
 }
 QUESTION = "Great. What is your budget?"
 PITCH = (
-    "Thank you. The Marina towers have two bedroom flats from one point two million "
+    "The Marina towers have two bedroom flats from one point two million "
     "dirhams, with a pool, a gym and a private beach, and the handover is at the end of "
     "twenty twenty seven. Payment plans start at one percent a month, and most buyers pick "
     "the sea view floors, which always go first. Viewings run every day from nine in the "
@@ -54,8 +57,13 @@ GOODBYE = "I am sorry for the trouble. You will not be called again. Goodbye."
 
 @pytest.fixture(scope="session")
 async def lead_lines(speech):
-    """The lead's lines as 24 kHz PCM, rendered once by nova speech (piper)."""
-    return {key: await speech.speak(text) for key, text in LEAD.items()}
+    """The lead's lines as 24 kHz PCM, rendered once by nova speech (piper); the voicemail
+    greeting ends with its tone."""
+    lines = {key: await speech.speak(text) for key, text in LEAD.items()}
+    t = np.arange(int(0.6 * RATE)) / RATE
+    tone = (np.sin(2 * np.pi * 1000 * t) * 8000).astype(np.int16).tobytes()
+    lines["voicemail"] += b"\0\0" * (RATE // 2) + tone
+    return lines
 
 
 @pytest.fixture
@@ -172,9 +180,12 @@ async def test_a_spoken_call_from_dispatch_to_reports(
         await mic.say(lead_lines["budget"], pause_after=0.2)
         await until(lambda: len(ear.playouts) >= 3, "the pitch")
         pitch = ear.playouts[2]
-        # Its second sentence is playing (TTS goes a sentence at a time).
-        await until(lambda: pitch.duration > 3.0, "the pitch's second sentence")
-        await asyncio.sleep(1.0)
+        loop = asyncio.get_running_loop()
+        # Two seconds into its long first sentence, the lead talks over it.
+        await until(
+            lambda: pitch.duration > 4.0 and loop.time() - pitch.started_at > 2.0,
+            "two seconds of the pitch",
+        )
         assert not pitch.finished.is_set()
         await mic.say(lead_lines["stop"], pause_after=0.2)
         await asyncio.wait_for(pitch.finished.wait(), WAIT)
@@ -215,3 +226,55 @@ async def test_a_spoken_call_from_dispatch_to_reports(
     [transcribed] = await events("call.transcribed")
     assert transcribed.data["turns"] == len(done.transcript)
     assert [r.room for r in livekit.calls("RoomService", "DeleteRoom")] == [row.room_name]
+
+
+async def test_a_voicemail_greeting_ends_the_call_as_voicemail(
+    speech, lead_lines, control_plane, openai_fake, livekit, lkapi, settings
+):
+    """livekit-agents' answering-machine detection holds the greeting, hears a machine, and
+    the agent leaves its message once the greeting is over."""
+    settings.agent_turn_detector = False
+    settings.agent_voicemail_action = "leave_message"
+    openai_fake.chat = sales_model
+    row = await create_call(mode="sip")
+    meta = meta_for(row, sip_trunk_id="ST_trunk1", report_url=f"{control_plane}/internal/worker")
+
+    async with spoken_call(meta, settings, lkapi, speech) as (runner, mic, ear):
+        await mic.say(lead_lines["voicemail"])  # the phone was answered by the machine
+        greeting_over_at = asyncio.get_running_loop().time()
+        await asyncio.wait_for(runner.ended.wait(), WAIT)
+
+    assert runner.state.extra["amd"]["category"] == "machine-vm"
+    # The opening line never played onto the tape; the message did, after the tone.
+    [message] = ear.playouts
+    assert message.started_at >= greeting_over_at - 0.1
+    assert not message.interrupted
+    left = await heard(speech, message)
+    assert {"quick", "message", "marina"} <= left, left
+    assert "minute" not in left
+    done = await get_call(row.id)
+    assert (done.outcome, done.end_reason, done.goal_completed) == ("voicemail", "voicemail", False)
+    assert prompts.voicemail_message(meta) in [t["text"] for t in done.transcript]
+    [ended] = await events("call.ended")
+    assert ended.data["outcome"] == "voicemail"
+    [amd_request] = [
+        r for r in openai_fake.requests if "Classify the call" in _text(r["messages"][0])
+    ]
+    assert "reached" in _text(amd_request["messages"][-1]).lower()
+
+
+async def test_a_person_answering_the_phone_is_greeted(
+    speech, lead_lines, control_plane, openai_fake, livekit, lkapi, settings
+):
+    settings.agent_turn_detector = False
+    openai_fake.chat = sales_model
+    row = await create_call(mode="sip")
+    meta = meta_for(row, sip_trunk_id="ST_trunk1", report_url=f"{control_plane}/internal/worker")
+
+    async with spoken_call(meta, settings, lkapi, speech) as (runner, mic, ear):
+        await mic.say(lead_lines["hello"])
+        await until(lambda: len(ear.playouts) >= 1, "the greeting")
+        greeting = await heard(speech, ear.playouts[0])
+        assert {"sam", "nova", "minute"} <= greeting, greeting
+        assert runner.state.extra["amd"]["category"] == "human"
+        assert not runner.state.voicemail
