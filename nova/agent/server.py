@@ -14,13 +14,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from livekit import api, rtc
-from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess, room_io
+from livekit.agents import (
+    AgentServer,
+    AgentSession,
+    JobContext,
+    JobExecutorType,
+    JobProcess,
+    room_io,
+)
 from livekit.agents import tts as tts_mod
 from livekit.agents.types import NOT_GIVEN
 
@@ -483,20 +491,30 @@ class CallRunner:
 # --- the server ----------------------------------------------------------------------------
 
 
+@functools.cache
+def _vads() -> dict[str, Any]:
+    """Silero VAD (default and SIP-tuned), loaded once per process: with the thread job
+    executor every job thread runs prewarm, and they share these (each session's stream
+    has its own state; the ONNX session is thread-safe)."""
+    from livekit.plugins import silero
+
+    return {
+        "vad": silero.VAD.load(),
+        # Phone lines: a higher activation threshold and a longer minimum speech so line
+        # noise and breaths are not taken for speech.
+        "vad_sip": silero.VAD.load(
+            activation_threshold=0.6, min_speech_duration=0.12, min_silence_duration=0.6
+        ),
+    }
+
+
 def prewarm(proc: JobProcess) -> None:
     """Load models once per process, before any job: Silero VAD (default and SIP-tuned)
     and, when enabled, the offline end-of-turn model."""
-    from livekit.plugins import silero
-
     from nova.agent.reporting import ssl_context
 
     ssl_context()
-    proc.userdata["vad"] = silero.VAD.load()
-    # Phone lines: a higher activation threshold and a longer minimum speech so line noise
-    # and breaths are not taken for speech.
-    proc.userdata["vad_sip"] = silero.VAD.load(
-        activation_threshold=0.6, min_speech_duration=0.12, min_silence_duration=0.6
-    )
+    proc.userdata.update(_vads())
     global _eot_loaded
     if get_settings().agent_turn_detector:
         try:
@@ -515,6 +533,7 @@ async def run_job(
     *,
     reporter: Reporter | None = None,
     lkapi: api.LiveKitAPI | None = None,
+    stt: Any = NOT_GIVEN,
     llm: Any = NOT_GIVEN,
     tts: Any = NOT_GIVEN,
     audio_input: Any = None,
@@ -542,6 +561,7 @@ async def run_job(
         meta,
         state,
         vad=ctx.proc.userdata.get(vad_key, NOT_GIVEN) if not text_only else NOT_GIVEN,
+        stt=stt,
         llm=llm,
         tts=tts,
         text_only=text_only,
@@ -579,6 +599,9 @@ async def run_job(
 def create_server(settings: Settings | None = None) -> AgentServer:
     settings = settings or get_settings()
     server = AgentServer(
+        # One process, a thread per call: the models are shared (see bench/README.md,
+        # "Voice capacity" for the memory figures behind this default).
+        job_executor_type=JobExecutorType(settings.agent_job_executor),
         ws_url=settings.livekit_url,
         api_key=settings.livekit_api_key,
         api_secret=(

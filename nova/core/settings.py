@@ -199,6 +199,9 @@ class Settings(BaseSettings):
     agent_voicemail_action: Literal["leave_message", "hang_up"] = "hang_up"
     # Phone calls: livekit-agents' answering-machine detection before the greeting.
     agent_amd: bool = True
+    # How the worker runs calls: a thread per call in one process (models shared, ~MBs per
+    # call) or a process per call (isolated, ~200 MB each). bench/README.md has the figures.
+    agent_job_executor: Literal["thread", "process"] = "thread"
     # Seconds the demo agent waits for the browser test caller before giving up.
     agent_caller_wait_seconds: int = 300
     # SIP dial ring timeout, seconds.
