@@ -24,7 +24,11 @@ Then false cut-ins: the lead pauses mid-sentence ("I think my budget is, um," â€
 million dirhams") for 0.6 / 0.9 / 1.2 s; a cut-in is the agent starting to speak (or
 committing the turn) before the lead finished.
 
-    .venv/bin/python bench/voice_turns.py [--turns 6] [--modes vad,eot]
+    .venv/bin/python bench/voice_turns.py [--turns 6] [--modes vad,eot] [--stt whisper|script]
+
+``--stt script`` replaces whisper by an instant STT that returns the line being spoken:
+on a loaded machine whisper can take seconds, which hides both the turn detector's own
+delay and its cut-ins (a turn cannot be committed before its transcript).
 """
 
 from __future__ import annotations
@@ -108,7 +112,33 @@ def after(values: list[float], t: float) -> float | None:
     return next((v for v in values if v >= t), None)
 
 
-async def run_mode(mode: str, speech, lines: dict, turns: int) -> dict:
+class ScriptSTT:
+    """``--stt script``: an instant STT that returns what the lead is saying (the bench
+    knows it), so turn-taking is measured without a loaded CPU's slow whisper deciding
+    when a turn can be committed."""
+
+    text = ""
+
+    @classmethod
+    def make(cls):
+        from livekit.agents import stt
+
+        class _STT(stt.STT):
+            def __init__(self) -> None:
+                super().__init__(
+                    capabilities=stt.STTCapabilities(streaming=False, interim_results=False)
+                )
+
+            async def _recognize_impl(self, buffer, *, language=None, conn_options):
+                return stt.SpeechEvent(
+                    type=stt.SpeechEventType.FINAL_TRANSCRIPT,
+                    alternatives=[stt.SpeechData(text=cls.text, language="en")],
+                )
+
+        return _STT()
+
+
+async def run_mode(mode: str, speech, lines: dict, turns: int, stt_kind: str = "whisper") -> dict:
     from livekit.agents.testing import fake_job_context
 
     from nova.agent.server import prewarm, run_job
@@ -134,7 +164,7 @@ async def run_mode(mode: str, speech, lines: dict, turns: int) -> dict:
 
     from tests.fakes.livekit import FakeLiveKit
 
-    out: dict = {"mode": mode, "turns": [], "cut_ins": []}
+    out: dict = {"mode": mode, "stt": stt_kind, "turns": [], "cut_ins": []}
     async with TimedOpenAI(chat=chat) as llm, FakeLiveKit() as lk:
         lkapi = api.LiveKitAPI(url=lk.url, api_key=lk.api_key, api_secret=lk.api_secret)
         settings.openai_base_url = llm.base_url
@@ -156,6 +186,7 @@ async def run_mode(mode: str, speech, lines: dict, turns: int) -> dict:
                 ctx,
                 settings,
                 lkapi=lkapi,
+                **({"stt": ScriptSTT.make()} if stt_kind == "script" else {}),
                 audio_input=mic,
                 audio_output=ear,
                 wait_for_caller=joined,
@@ -165,6 +196,7 @@ async def run_mode(mode: str, speech, lines: dict, turns: int) -> dict:
             await asyncio.wait_for(ear.playouts[0].finished.wait(), 60)
             for i in range(turns):
                 n = len(ear.playouts)
+                ScriptSTT.text = LINES[i % len(LINES)]
                 await mic.say(lines[LINES[i % len(LINES)]])
                 t_end = time.time()
                 await asyncio.wait_for(_next_playout(ear, n + 1), 60)
@@ -176,8 +208,10 @@ async def run_mode(mode: str, speech, lines: dict, turns: int) -> dict:
             for pause in PAUSES:
                 n = len(ear.playouts)
                 commits = len(tl.commit)
+                ScriptSTT.text = PAUSED[0]
                 await mic.say(lines["paused-1"])
                 await asyncio.sleep(pause)
+                ScriptSTT.text = PAUSED[1]
                 await mic.say(lines["paused-2"])
                 finished = time.time()
                 cut_in = len(ear.playouts) > n or any(c < finished for c in tl.commit[commits:])
@@ -251,6 +285,7 @@ def _summary(result: dict) -> dict:
     )
     return {
         "mode": result["mode"],
+        "stt": result["stt"],
         "n": len(turns),
         **{k: {"p50": pct(col(k), 50), "p95": pct(col(k), 95)} for k in keys},
         "cut_ins": result["cut_ins"],
@@ -262,6 +297,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--turns", type=int, default=6)
     parser.add_argument("--modes", default="vad,eot")
+    parser.add_argument("--stt", choices=["whisper", "script"], default="whisper")
     args = parser.parse_args()
     os.environ.setdefault("NOVA_LOG_LEVEL", "WARNING")
     from tests.agent.audio import SpeechProcess
@@ -273,7 +309,7 @@ async def main() -> None:
         lines["paused-2"] = trimmed(await speech.speak(PAUSED[1]))
         print(json.dumps({"load_average_before": load_average()}))
         for mode in args.modes.split(","):
-            result = await run_mode(mode, speech, lines, args.turns)
+            result = await run_mode(mode, speech, lines, args.turns, args.stt)
             print(json.dumps(result))
             print(json.dumps(_summary(result)))
         print(json.dumps({"load_average_after": load_average()}))

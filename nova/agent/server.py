@@ -137,9 +137,18 @@ def build_tts(settings: Settings, meta: DispatchMetadata) -> Any:
 
 
 def turn_handling(settings: Settings, meta: DispatchMetadata) -> dict[str, Any]:
-    """End-of-turn detection and interruption settings; SIP gets the noise-robust ones."""
+    """End-of-turn detection and interruption settings; SIP gets the noise-robust ones.
+
+    Per mode (bench/README.md, "Turn-taking"): demo calls end a turn on VAD silence (the
+    person testing hears the fastest reply); phone calls use the offline end-of-turn model,
+    which waits when a lead pauses mid-sentence instead of cutting in."""
     detection: Any = "vad"
-    if settings.agent_turn_detector and _eot_loaded is not False:
+    wanted = (
+        settings.agent_turn_detection_sip
+        if meta.mode == "sip"
+        else settings.agent_turn_detection_demo
+    )
+    if wanted == "eot" and settings.agent_turn_detector and _eot_loaded is not False:
         try:
             from livekit.agents.inference.eot import TurnDetector
 

@@ -195,6 +195,9 @@ class Settings(BaseSettings):
     agent_tts_voice_ar: str = "alloy"
     # The offline end-of-turn model (livekit local inference); VAD endpointing when off.
     agent_turn_detector: bool = True
+    # Which end-of-turn detection each mode uses: "vad" (silence) or "eot" (the model above).
+    agent_turn_detection_demo: Literal["vad", "eot"] = "vad"
+    agent_turn_detection_sip: Literal["vad", "eot"] = "eot"
     # What to do when the lead's voicemail answers: leave_message | hang_up.
     agent_voicemail_action: Literal["leave_message", "hang_up"] = "hang_up"
     # Phone calls: livekit-agents' answering-machine detection before the greeting.

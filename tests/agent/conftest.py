@@ -31,30 +31,10 @@ def speech():
 async def control_plane(settings):
     """The control plane served by uvicorn on a free loopback port (the worker reports to it
     over real HTTP)."""
-    import asyncio
-    import socket
-
-    import uvicorn
-
     from nova.api.app import create_app
+    from tests.serve import loopback_socket, serving
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    settings.public_url = f"http://127.0.0.1:{port}"
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, background=False),
-            log_level="warning",
-            lifespan="off",
-        )
-    )
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
-    sock.close()
+    sock = loopback_socket()
+    settings.public_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    async with serving(create_app(settings, background=False), sock) as url:
+        yield url

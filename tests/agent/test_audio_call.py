@@ -158,7 +158,7 @@ async def heard(speech, playout) -> set[str]:
 async def test_a_spoken_call_from_dispatch_to_reports(
     speech, lead_lines, control_plane, openai_fake, livekit, lkapi, settings
 ):
-    settings.agent_turn_detector = False  # VAD endpointing (see bench/README.md, turn-taking)
+    # demo calls: VAD endpointing, the default (bench/README.md, "Turn-taking")
     openai_fake.chat = sales_model
     row = await create_call(goal="book_meeting", status="in_progress")
     meta = meta_for(row, report_url=f"{control_plane}/internal/worker")

@@ -98,6 +98,13 @@ async def test_voice_session_from_settings_demo_and_sip(settings, openai_fake):
     assert th["interruption"]["min_duration"] == 0.8 and th["interruption"]["min_words"] == 2
     demo = turn_handling(settings, meta_for(row, mode="demo"))
     assert "interruption" not in demo
+    assert demo["turn_detection"] == "vad"  # demo: VAD endpointing by default
+    settings.agent_turn_detection_demo = "eot"
+    demo = turn_handling(settings, meta_for(row, mode="demo"))
+    assert type(demo["turn_detection"]).__name__ == "TurnDetector"
+    settings.agent_turn_detection_sip = "vad"
+    assert turn_handling(settings, sip_meta)["turn_detection"] == "vad"
+    settings.agent_turn_detection_sip = "eot"
     import nova.agent.server as server_mod
 
     server_mod._eot_loaded = False  # prewarm could not load the model
