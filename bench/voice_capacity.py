@@ -41,6 +41,7 @@ from agent_common import (  # noqa: E402
     metadata,
     pct,
 )
+from machine import snapshot  # noqa: E402
 
 MIN_SILENCE = 0.55  # Silero's default min_silence_duration (demo mode)
 
@@ -220,12 +221,13 @@ async def main() -> None:
     with fake_job_context(job_metadata="{}") as ctx:
         prewarm(ctx.proc)
         proc = dict(ctx.proc.userdata)
-    print(json.dumps({"load_average_before": load_average(), "cpus": os.cpu_count()}))
+    print(json.dumps({"before": snapshot()}))
     print(json.dumps({"process_executor_rss_mb": round(process_executor_rss(), 1)}))
     ref = await vad_alone(line, 20.0, proc["vad"])
     print(json.dumps({"reference_silero_vad_alone_cpu_per_second": ref}))
     for n in [int(x) for x in args.calls.split(",")]:
         print(json.dumps(await run(n, args.seconds, settings, line)), flush=True)
+    print(json.dumps({"after": snapshot()}))
 
 
 if __name__ == "__main__":

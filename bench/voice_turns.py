@@ -43,7 +43,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent_common import load_average, metadata, pct  # noqa: E402
+from agent_common import metadata, pct  # noqa: E402
+from machine import snapshot  # noqa: E402
 
 LINES = [
     "Yes, I have a minute.",
@@ -147,7 +148,8 @@ async def run_mode(mode: str, speech, lines: dict, turns: int, stt_kind: str = "
     from tests.fakes.openai_server import FakeOpenAI
 
     settings = get_settings()
-    settings.agent_turn_detector = mode == "eot"
+    settings.agent_turn_detector = mode == "eot"  # loads the model in prewarm
+    settings.agent_turn_detection_demo = mode  # the bench's calls are demo calls
     settings.agent_stt_base_url = settings.agent_tts_base_url = speech.url
     tl = Timeline()
 
@@ -307,12 +309,12 @@ async def main() -> None:
         lines = {text: trimmed(await speech.speak(text)) for text in LINES}
         lines["paused-1"] = trimmed(await speech.speak(PAUSED[0]))
         lines["paused-2"] = trimmed(await speech.speak(PAUSED[1]))
-        print(json.dumps({"load_average_before": load_average()}))
+        print(json.dumps({"before": snapshot()}))
         for mode in args.modes.split(","):
             result = await run_mode(mode, speech, lines, args.turns, args.stt)
             print(json.dumps(result))
             print(json.dumps(_summary(result)))
-        print(json.dumps({"load_average_after": load_average()}))
+        print(json.dumps({"after": snapshot()}))
     finally:
         speech.stop()
 
