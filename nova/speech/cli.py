@@ -54,6 +54,7 @@ def _run(args: argparse.Namespace) -> int:
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    sock.listen(128)  # connections made as soon as the port is announced wait in the backlog
     bound = sock.getsockname()[1]
     config = uvicorn.Config(
         create_app(engine, api_key=key), log_config=None, access_log=False, lifespan="off"
