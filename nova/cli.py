@@ -238,7 +238,7 @@ def _load_extra_commands() -> None:
     """Packages that add subcommands register them in ``EXTRA_COMMANDS`` on import."""
     import importlib
 
-    for module in ("nova.agent.cli", "nova.mcp_server.cli", "nova.evals.cli"):
+    for module in ("nova.agent.cli", "nova.mcp_server.cli", "nova.evals.cli", "nova.speech.cli"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

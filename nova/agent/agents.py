@@ -44,9 +44,26 @@ class SalesAgent(SalesTools, TransferTools, Agent):
         return prompts.instructions(s.meta, s.phase, s.remaining_questions(), base=self._base)
 
     async def goto(self, phase: Phase) -> None:
-        """Enter ``phase`` and refresh the instructions (no-op when already there)."""
-        if self.state.set_phase(phase):
-            await self.update_instructions(self._build_instructions())
+        """Enter ``phase`` and bring the agent's instructions up to date (tools call this
+        while a reply runs, never while the lead's turn is being completed)."""
+        self.state.set_phase(phase)
+        text = self._build_instructions()
+        if text != self.instructions:
+            await self.update_instructions(text)
+
+    async def voicemail_reached(self, session: Any, *, can_leave_message: bool = True) -> None:
+        """A machine answered: the call ends as ``voicemail``, after the message when the
+        account leaves one (and the mailbox takes one)."""
+        state = self.state
+        state.voicemail = True
+        state.outcome = "voicemail"
+        state.goal_completed = False
+        state.end_reason = "voicemail"
+        await self.goto("ended")
+        handle = None
+        if self.voicemail_action == "leave_message" and can_leave_message:
+            handle = session.say(prompts.voicemail_message(state.meta), allow_interruptions=False)
+        self.request_hangup("voicemail", after=handle)
 
     def request_hangup(self, reason: str, *, after: Any = None) -> None:
         """Hang up once ``after`` (a SpeechHandle) has played; handled by the job runner."""
@@ -74,12 +91,15 @@ class SalesAgent(SalesTools, TransferTools, Agent):
     ) -> AsyncIterable[llm.ChatChunk | str]:
         """Advance the phase when a new user turn starts a reply, then let the default node
         call the model. Runs for spoken and typed turns alike (``on_user_turn_completed``
-        only fires for spoken ones)."""
-        if self._on_new_user_turn(chat_ctx):
-            text = self._build_instructions()
-            await self.update_instructions(text)
-            # This reply's context was copied before the change: refresh it too.
-            update_instructions(chat_ctx, instructions=text, add_if_missing=True)
+        only fires for spoken ones).
+
+        The request always carries the current phase's instructions, but the agent's own
+        copy is left alone here: on audio, livekit starts this reply preemptively (on the
+        final transcript, before the turn is confirmed) and throws it away, sending a
+        second request, if the agent's chat context changed in between.
+        """
+        self._on_new_user_turn(chat_ctx)
+        update_instructions(chat_ctx, instructions=self._build_instructions(), add_if_missing=True)
         async for chunk in Agent.default.llm_node(self, chat_ctx, tools, model_settings):
             yield chunk
 

@@ -14,13 +14,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from livekit import api, rtc
-from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess, room_io
+from livekit.agents import (
+    AgentServer,
+    AgentSession,
+    JobContext,
+    JobExecutorType,
+    JobProcess,
+    room_io,
+)
 from livekit.agents import tts as tts_mod
 from livekit.agents.types import NOT_GIVEN
 
@@ -64,6 +72,16 @@ def _key(settings: Settings) -> Any:
     return settings.openai_api_key.get_secret_value() if settings.openai_api_key else NOT_GIVEN
 
 
+def _speech_key(settings: Settings, base_url: str | None) -> Any:
+    """A separate speech server (``nova speech`` or another provider) gets the speech key,
+    never the OpenAI key; the openai client needs some value even when it checks none."""
+    if not base_url:
+        return _key(settings)
+    if settings.speech_api_key is not None:
+        return settings.speech_api_key.get_secret_value()
+    return "no-key"
+
+
 def build_stt(settings: Settings, meta: DispatchMetadata) -> Any:
     model = settings.agent_stt_model
     if "/" in model:  # "deepgram/nova-3": LiveKit Inference by name
@@ -74,7 +92,7 @@ def build_stt(settings: Settings, meta: DispatchMetadata) -> Any:
         model=model,
         language="ar" if prompts.is_arabic(meta) else "en",
         base_url=settings.agent_stt_base_url or settings.openai_base_url or NOT_GIVEN,
-        api_key=_key(settings),
+        api_key=_speech_key(settings, settings.agent_stt_base_url),
         use_realtime=False,
     )
 
@@ -107,7 +125,10 @@ def build_tts(settings: Settings, meta: DispatchMetadata) -> Any:
         model=model,
         voice=tts_voice(settings, meta),
         base_url=settings.agent_tts_base_url or settings.openai_base_url or NOT_GIVEN,
-        api_key=_key(settings),
+        api_key=_speech_key(settings, settings.agent_tts_base_url),
+        # Raw 24 kHz PCM: nothing to decode, the first bytes play as they arrive (OpenAI and
+        # `nova speech` both serve it).
+        response_format="pcm",
         instructions=(
             "Speak Gulf Arabic with a warm Emirati accent."
             if prompts.is_arabic(meta)
@@ -117,9 +138,18 @@ def build_tts(settings: Settings, meta: DispatchMetadata) -> Any:
 
 
 def turn_handling(settings: Settings, meta: DispatchMetadata) -> dict[str, Any]:
-    """End-of-turn detection and interruption settings; SIP gets the noise-robust ones."""
+    """End-of-turn detection and interruption settings; SIP gets the noise-robust ones.
+
+    Per mode (bench/README.md, "Turn-taking"): demo calls end a turn on VAD silence (the
+    person testing hears the fastest reply); phone calls use the offline end-of-turn model,
+    which waits when a lead pauses mid-sentence instead of cutting in."""
     detection: Any = "vad"
-    if settings.agent_turn_detector and _eot_loaded is not False:
+    wanted = (
+        settings.agent_turn_detection_sip
+        if meta.mode == "sip"
+        else settings.agent_turn_detection_demo
+    )
+    if wanted == "eot" and settings.agent_turn_detector and _eot_loaded is not False:
         try:
             from livekit.agents.inference.eot import TurnDetector
 
@@ -288,7 +318,9 @@ class CallRunner:
         meta, session = self.meta, self.session
         self.agent = agent_for(self.state, voicemail_action=self.settings.agent_voicemail_action)
         session.on("close", lambda ev: self._spawn(self._on_session_close(ev)))
-        if self.text_only:
+        if self.text_only or session.input.audio is not None:
+            # Text mode, or a transport given by the caller (the audio tests and benches):
+            # the session reads session.input.audio itself, no room.
             await session.start(self.agent)
         else:
             options = room_io.RoomOptions(close_on_disconnect=True)
@@ -303,9 +335,20 @@ class CallRunner:
         if self._can_prerender():
             prerender = Prerender(self.session.tts, meta.brief.opening_line)
             self._spawn(prerender.run())
+        detector = None
+        if meta.mode == "sip" and not self.text_only and self.settings.agent_amd:
+            from nova.agent import amd
+
+            detector = await amd.start(session, sip_identity(meta))
         connected = await (self.dial() if meta.mode == "sip" else self.wait_for_caller())
         if not connected:
+            if detector is not None:
+                await detector.aclose()
             return
+        if detector is not None:  # holds the greeting until a person is heard
+            from nova.agent import amd
+
+            self._spawn(amd.screen(detector, self.agent, session))
         self.state.started_at = clock.monotonic()
         if prerender is not None and prerender.usable:
             # Plays what is rendered so far and follows the render to its end.
@@ -466,20 +509,30 @@ class CallRunner:
 # --- the server ----------------------------------------------------------------------------
 
 
+@functools.cache
+def _vads() -> dict[str, Any]:
+    """Silero VAD (default and SIP-tuned), loaded once per process: with the thread job
+    executor every job thread runs prewarm, and they share these (each session's stream
+    has its own state; the ONNX session is thread-safe)."""
+    from livekit.plugins import silero
+
+    return {
+        "vad": silero.VAD.load(),
+        # Phone lines: a higher activation threshold and a longer minimum speech so line
+        # noise and breaths are not taken for speech.
+        "vad_sip": silero.VAD.load(
+            activation_threshold=0.6, min_speech_duration=0.12, min_silence_duration=0.6
+        ),
+    }
+
+
 def prewarm(proc: JobProcess) -> None:
     """Load models once per process, before any job: Silero VAD (default and SIP-tuned)
     and, when enabled, the offline end-of-turn model."""
-    from livekit.plugins import silero
-
     from nova.agent.reporting import ssl_context
 
     ssl_context()
-    proc.userdata["vad"] = silero.VAD.load()
-    # Phone lines: a higher activation threshold and a longer minimum speech so line noise
-    # and breaths are not taken for speech.
-    proc.userdata["vad_sip"] = silero.VAD.load(
-        activation_threshold=0.6, min_speech_duration=0.12, min_silence_duration=0.6
-    )
+    proc.userdata.update(_vads())
     global _eot_loaded
     if get_settings().agent_turn_detector:
         try:
@@ -498,8 +551,10 @@ async def run_job(
     *,
     reporter: Reporter | None = None,
     lkapi: api.LiveKitAPI | None = None,
+    stt: Any = NOT_GIVEN,
     llm: Any = NOT_GIVEN,
     tts: Any = NOT_GIVEN,
+    audio_input: Any = None,
     audio_output: Any = None,
     prerender_greeting: bool = True,
     text_only: bool = False,
@@ -524,11 +579,15 @@ async def run_job(
         meta,
         state,
         vad=ctx.proc.userdata.get(vad_key, NOT_GIVEN) if not text_only else NOT_GIVEN,
+        stt=stt,
         llm=llm,
         tts=tts,
         text_only=text_only,
     )
-    if audio_output is not None:  # benches: a local sink instead of the room
+    # Tests and benches: local audio instead of the room's tracks.
+    if audio_input is not None:
+        session.input.audio = audio_input
+    if audio_output is not None:
         session.output.audio = audio_output
     runner = CallRunner(
         ctx,
@@ -558,6 +617,9 @@ async def run_job(
 def create_server(settings: Settings | None = None) -> AgentServer:
     settings = settings or get_settings()
     server = AgentServer(
+        # One process, a thread per call: the models are shared (see bench/README.md,
+        # "Voice capacity" for the memory figures behind this default).
+        job_executor_type=JobExecutorType(settings.agent_job_executor),
         ws_url=settings.livekit_url,
         api_key=settings.livekit_api_key,
         api_secret=(

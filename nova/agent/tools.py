@@ -203,18 +203,7 @@ class SalesTools:
     @function_tool
     async def detected_answering_machine(self, ctx: RunContext[CallState]) -> None:
         """Call this when a voicemail greeting or an answering machine picked up, not a person."""
-        state = ctx.userdata
-        state.voicemail = True
-        state.outcome = "voicemail"
-        state.goal_completed = False
-        state.end_reason = "voicemail"
-        await self.goto("ended")
-        handle = None
-        if self.voicemail_action == "leave_message":
-            handle = ctx.session.say(
-                prompts.voicemail_message(state.meta), allow_interruptions=False
-            )
-        self.request_hangup("voicemail", after=handle)
+        await self.voicemail_reached(ctx.session)
         return None
 
 

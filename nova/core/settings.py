@@ -209,12 +209,26 @@ class Settings(BaseSettings):
     agent_tts_voice_ar: str = "alloy"
     # The offline end-of-turn model (livekit local inference); VAD endpointing when off.
     agent_turn_detector: bool = True
+    # Which end-of-turn detection each mode uses: "vad" (silence) or "eot" (the model above).
+    agent_turn_detection_demo: Literal["vad", "eot"] = "vad"
+    agent_turn_detection_sip: Literal["vad", "eot"] = "eot"
     # What to do when the lead's voicemail answers: leave_message | hang_up.
     agent_voicemail_action: Literal["leave_message", "hang_up"] = "hang_up"
+    # Phone calls: livekit-agents' answering-machine detection before the greeting.
+    agent_amd: bool = True
+    # How the worker runs calls: a thread per call in one process (models shared, ~MBs per
+    # call) or a process per call (isolated, ~200 MB each). bench/README.md has the figures.
+    agent_job_executor: Literal["thread", "process"] = "thread"
     # Seconds the demo agent waits for the browser test caller before giving up.
     agent_caller_wait_seconds: int = 300
     # SIP dial ring timeout, seconds.
     agent_ring_timeout_seconds: int = 45
+    # `nova speech` (offline STT/TTS, local-speech extra). The key is what it requires and
+    # what the worker sends to AGENT_STT_BASE_URL / AGENT_TTS_BASE_URL (never the OpenAI key).
+    speech_host: str = "127.0.0.1"
+    speech_port: int = 8790
+    speech_threads: int = 2
+    speech_api_key: SecretStr | None = None
 
     # --- evals (simulated calls against personas) --------------------------------------------
     # Conversations one eval run simulates at once (each is the agent and a persona LLM).

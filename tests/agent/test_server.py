@@ -36,6 +36,41 @@ def test_server_registers_explicit_dispatch_by_agent_name(settings):
     )
 
 
+def test_calls_run_in_threads_unless_set_to_processes(settings):
+    assert create_server(settings)._job_executor_type is JobExecutorType.THREAD
+    settings.agent_job_executor = "process"
+    assert create_server(settings)._job_executor_type is JobExecutorType.PROCESS
+
+
+def test_job_threads_share_one_set_of_vad_models(settings):
+    settings.agent_turn_detector = False
+    procs = [
+        JobProcess(executor_type=JobExecutorType.THREAD, user_arguments=None, http_proxy=None)
+        for _ in range(2)
+    ]
+    for proc in procs:
+        prewarm(proc)
+    assert procs[0].userdata["vad"] is procs[1].userdata["vad"]
+    assert procs[0].userdata["vad_sip"] is procs[1].userdata["vad_sip"]
+
+
+async def test_a_separate_speech_server_gets_the_speech_key_not_the_openai_key(settings):
+    from pydantic import SecretStr
+
+    from nova.agent.server import build_stt, build_tts
+
+    settings.openai_api_key = SecretStr("sk-openai-secret")
+    row = await create_call()
+    meta = meta_for(row)
+    assert build_stt(settings, meta)._client.api_key == "sk-openai-secret"
+    settings.agent_stt_base_url = settings.agent_tts_base_url = "http://127.0.0.1:8790/v1"
+    assert build_stt(settings, meta)._client.api_key == "no-key"
+    settings.speech_api_key = SecretStr("speech-key")
+    stt, tts = build_stt(settings, meta), build_tts(settings, meta)
+    assert stt._client.api_key == tts._client.api_key == "speech-key"
+    assert tts._opts.response_format == "pcm"
+
+
 def test_prewarm_loads_vads_and_the_offline_end_of_turn_model(settings):
     settings.agent_turn_detector = True
     proc = JobProcess(executor_type=JobExecutorType.THREAD, user_arguments=None, http_proxy=None)
@@ -63,6 +98,13 @@ async def test_voice_session_from_settings_demo_and_sip(settings, openai_fake):
     assert th["interruption"]["min_duration"] == 0.8 and th["interruption"]["min_words"] == 2
     demo = turn_handling(settings, meta_for(row, mode="demo"))
     assert "interruption" not in demo
+    assert demo["turn_detection"] == "vad"  # demo: VAD endpointing by default
+    settings.agent_turn_detection_demo = "eot"
+    demo = turn_handling(settings, meta_for(row, mode="demo"))
+    assert type(demo["turn_detection"]).__name__ == "TurnDetector"
+    settings.agent_turn_detection_sip = "vad"
+    assert turn_handling(settings, sip_meta)["turn_detection"] == "vad"
+    settings.agent_turn_detection_sip = "eot"
     import nova.agent.server as server_mod
 
     server_mod._eot_loaded = False  # prewarm could not load the model

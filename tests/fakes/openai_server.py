@@ -2,8 +2,9 @@
 
 ``chat`` decides each /v1/chat/completions answer: return a string (the assistant content),
 a dict (a full response or {"status": 500, "error": {...}} to fail), or raise. Requests are
-recorded. ``delay`` simulates a slow model. A request with ``stream: true`` gets the same
-answer as server-sent chunks (what livekit's OpenAI plugin asks for). Extra routes (files, fine_tuning) can be added
+recorded. ``delay`` simulates a slow model. A request with ``"stream": true`` (what livekit's
+openai plugin sends) gets the same answer as server-sent ``chat.completion.chunk`` events:
+the content word by word, each tool call in one delta, then the usage chunk. Extra routes (files, fine_tuning) can be added
 with ``route(method, path, handler)``.
 """
 
@@ -81,32 +82,43 @@ class FakeOpenAI(LoopbackServer):
         if isinstance(result, str):
             result = chat_response(result, model=body.get("model", "fake-model"))
         status = result.pop("status", 200) if isinstance(result, dict) else 200
-        if body.get("stream") and status == 200:
+        if status == 200 and body.get("stream"):
             return await self._stream(request, result)
         return web.Response(status=status, body=json.dumps(result), content_type="application/json")
 
-    async def _stream(self, request: web.Request, result: dict) -> web.StreamResponse:
-        """``stream=true``: the same answer as server-sent chunks, as the API streams it
-        (role and content, then tool calls, the finish reason, and the usage last)."""
+    async def _stream(self, request: web.Request, result: dict[str, Any]) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
-        base = {"id": result["id"], "object": "chat.completion.chunk", "created": result["created"]}
-        base["model"] = result["model"]
-        choice = result["choices"][0]
-        message = choice["message"]
-
-        async def send(choices: list, **extra: Any) -> None:
-            payload = json.dumps({**base, "choices": choices, **extra})
-            await resp.write(f"data: {payload}\n\n".encode())
-
-        delta: dict[str, Any] = {"role": "assistant", "content": message.get("content") or ""}
-        await send([{"index": 0, "delta": delta, "finish_reason": None}])
-        for i, tc in enumerate(message.get("tool_calls") or []):
-            tool_delta = {"tool_calls": [{"index": i, **tc}]}
-            await send([{"index": 0, "delta": tool_delta, "finish_reason": None}])
-        await send([{"index": 0, "delta": {}, "finish_reason": choice.get("finish_reason")}])
-        if (body_usage := result.get("usage")) is not None:
-            await send([], usage=body_usage)
+        for chunk in stream_chunks(result):
+            await resp.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
         await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp
+
+
+def stream_chunks(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """A full chat.completion answer as the chunks of a streamed one."""
+    message = result["choices"][0]["message"]
+    base = {"id": result["id"], "object": "chat.completion.chunk", "created": result["created"]}
+    base["model"] = result["model"]
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    chunks = [chunk({"role": "assistant", "content": ""})]
+    words = (message.get("content") or "").split(" ")
+    chunks += [chunk({"content": w if i == 0 else " " + w}) for i, w in enumerate(words) if w]
+    for i, call in enumerate(message.get("tool_calls") or []):
+        chunks.append(chunk({"tool_calls": [{"index": i, **call}]}))
+    chunks.append(chunk({}, "tool_calls" if message.get("tool_calls") else "stop"))
+    chunks.append({**base, "choices": [], "usage": result.get("usage")})
+    return chunks
+
+
+def tool_call(name: str, **arguments: Any) -> dict[str, Any]:
+    """One entry of an assistant message's ``tool_calls``."""
+    return {
+        "id": f"call_{uuid.uuid4().hex[:12]}",
+        "type": "function",
+        "function": {"name": name, "arguments": json.dumps(arguments)},
+    }

@@ -3,29 +3,21 @@ Debian's headless Chromium (never a browser downloaded by a tool)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from nova.api.app import create_app
 from nova.api.web import DIST
 from tests.billing.conftest import stripe_fake, ziina_fake  # noqa: F401 (the plan page's tests)
+from tests.serve import loopback_socket, serving
 from tests.twilio_byo.conftest import twilio  # noqa: F401 (the Twilio page's tests)
 from tests.voice.conftest import provider  # noqa: F401 (the voice page's tests)
 
 CHROMIUM = os.environ.get("NOVA_TEST_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("NOVA_TEST_ARTIFACTS", "test-artifacts"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -34,20 +26,10 @@ async def live_server(settings):
         pytest.fail(
             "The web app is not built: run `npm --prefix nova/web ci && npm --prefix nova/web run build`"
         )
-    port = _free_port()
-    settings.public_url = f"http://127.0.0.1:{port}"
-    app = create_app(settings, background=False)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    sock = loopback_socket()
+    settings.public_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    async with serving(create_app(settings, background=False), sock) as url:
+        yield url
 
 
 @pytest.fixture
