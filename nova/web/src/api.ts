@@ -63,11 +63,14 @@ export async function api<T = unknown>(
   headers: Record<string, string> = {},
 ): Promise<T> {
   const h: Record<string, string> = { Accept: "application/json", ...headers };
-  if (body !== undefined) h["Content-Type"] = "application/json";
+  // A string body with its own Content-Type (a CSV upload, say) is sent as it is.
+  const raw = typeof body === "string" && headers["Content-Type"] !== undefined;
+  if (body !== undefined && !raw) h["Content-Type"] = "application/json";
   if (auth.token) h.Authorization = `Bearer ${auth.token}`;
   let res: Response;
   try {
-    res = await fetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+    const payload = body === undefined ? undefined : raw ? (body as string) : JSON.stringify(body);
+    res = await fetch(path, { method, headers: h, body: payload });
   } catch {
     throw new ApiError(0, "Cannot reach the Nova server. Check your connection and try again.");
   }
