@@ -35,6 +35,7 @@ ROUTER_MODULES: list[str] = [
     "nova.accounts.router",
     "nova.calls.history",
     "nova.quality.router",
+    "nova.records.router",
     "nova.voice.router",
     "nova.twilio_byo.router",
     "nova.billing.router",

@@ -284,6 +284,18 @@ class Settings(BaseSettings):
     byo_twilio_otp_per_10min: int = 3
     byo_twilio_otp_per_day: int = 10
 
+    # --- call records: transcripts, analysis, latency, analytics (nova.records) -----------
+    # Days an account's transcripts and analyses are kept after a call (accounts can set
+    # their own); 0 keeps them forever.
+    call_record_retention_days: int = Field(default=90, ge=0)
+    # Post-call analysis model (llm_model when empty) and its attempts / timeout.
+    analysis_model: str | None = None
+    analysis_timeout_seconds: float = 30.0
+    analysis_max_attempts: int = 4
+    # Seconds a change to a call waits before its day's analytics rollup is rebuilt
+    # (changes inside one window share one rebuild).
+    analytics_rollup_window_seconds: float = Field(default=5.0, ge=0)
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.env != "development":

@@ -16,6 +16,7 @@ from nova.models.events import Event, Task
 from nova.models.idempotency import IdempotencyRecord
 from nova.models.portals import PortalIntegration, PortalLead
 from nova.models.quality import CallScore, FineTuneRun
+from nova.models.records import AnalyticsDaily, CallAnalysis, CallMetrics, RecordSettings
 from nova.models.twilio import TwilioCredential, TwilioNumber, TwilioNumberOtp
 from nova.models.user import PasswordResetCode, User
 from nova.models.voice import VoiceConsent, VoiceProfile, VoiceSample
@@ -23,6 +24,10 @@ from nova.models.webhooks import Webhook, WebhookDelivery
 from nova.models.worker import DoNotCall, WorkerReport
 
 __all__ = [
+    "AnalyticsDaily",
+    "CallAnalysis",
+    "CallMetrics",
+    "RecordSettings",
     "BillingAccount",
     "Call",
     "CallContext",

@@ -5,7 +5,13 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 # The lifecycle events a webhook may subscribe to (the reference's list).
-EVENT_TYPES: tuple[str, ...] = ("call.started", "call.ended", "call.transcribed", "call.scored")
+EVENT_TYPES: tuple[str, ...] = (
+    "call.started",
+    "call.ended",
+    "call.transcribed",
+    "call.scored",
+    "call.analyzed",
+)
 
 
 class WebhookCreate(BaseModel):
@@ -13,7 +19,7 @@ class WebhookCreate(BaseModel):
     events: list[str] = Field(
         default_factory=lambda: list(EVENT_TYPES),
         max_length=32,
-        description="Event types to receive (all four when omitted)",
+        description="Event types to receive (all of them when omitted)",
     )
 
 
