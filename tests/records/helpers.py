@@ -39,10 +39,12 @@ async def report(client, clock, call_id: str, kind: str, data: dict[str, Any] | 
     return r.json()
 
 
-async def finish(client, clock, call_id: str, *, outcome="qualified", duration=90, **ended):
+async def finish(
+    client, clock, call_id: str, *, outcome="qualified", duration=90, metrics=METRICS, **ended
+):
     """What a worker reports at the end of a call: transcript, metrics, ended."""
     await report(client, clock, call_id, "transcript", {"transcript": TRANSCRIPT})
-    await report(client, clock, call_id, "metrics", METRICS)
+    await report(client, clock, call_id, "metrics", metrics)
     await report(
         client,
         clock,

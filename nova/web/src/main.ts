@@ -4,6 +4,7 @@ import { h, mount } from "./dom";
 import { renderAuth } from "./pages/auth";
 import { renderCall } from "./pages/call";
 import { renderCalls } from "./pages/calls";
+import { renderDashboard } from "./pages/dashboard";
 import { renderDeploy } from "./pages/deploy";
 import { renderUsage } from "./pages/usage";
 import { renderWebhooks } from "./pages/webhooks";
@@ -52,6 +53,7 @@ function renderNav(): void {
     nav,
     link("#/deploy", "Deploy agent"),
     link("#/calls", "Calls"),
+    link("#/dashboard", "Dashboard"),
     link("#/usage", "Usage & plan"),
     link("#/webhooks", "Webhooks"),
     trial,
@@ -84,6 +86,7 @@ async function route(): Promise<void> {
   else if (path === "/" || path === "/deploy") renderDeploy(ctx);
   else if (path === "/calls") cleanup = renderCalls(ctx);
   else if (callMatch) cleanup = renderCall(ctx, callMatch[1]);
+  else if (path === "/dashboard") cleanup = renderDashboard(ctx);
   else if (path === "/usage") void renderUsage(ctx);
   else if (path === "/webhooks") void renderWebhooks(ctx);
   else mount(main, h("section", { class: "card" }, h("h1", {}, "Page not found"), h("a", { href: "#/deploy" }, "Go to the wizard")));
