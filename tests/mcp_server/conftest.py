@@ -29,6 +29,10 @@ EXPECTED_TOOLS = {
     "delete_webhook",
     "test_webhook",
     "get_demo_token",
+    "get_call_transcript",
+    "get_call_analysis",
+    "get_call_latency",
+    "get_analytics",
 }
 
 
