@@ -4,22 +4,23 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# The lifecycle events a webhook may subscribe to (the reference's list).
-EVENT_TYPES: tuple[str, ...] = (
+# The lifecycle events a webhook may subscribe to: the reference's four, which a webhook
+# gets when it names none, and ``call.analyzed`` (post-call analysis, opt-in).
+DEFAULT_EVENT_TYPES: tuple[str, ...] = (
     "call.started",
     "call.ended",
     "call.transcribed",
     "call.scored",
-    "call.analyzed",
 )
+EVENT_TYPES: tuple[str, ...] = (*DEFAULT_EVENT_TYPES, "call.analyzed")
 
 
 class WebhookCreate(BaseModel):
     url: str = Field(max_length=2048, description="HTTPS endpoint that receives the events")
     events: list[str] = Field(
-        default_factory=lambda: list(EVENT_TYPES),
+        default_factory=lambda: list(DEFAULT_EVENT_TYPES),
         max_length=32,
-        description="Event types to receive (all of them when omitted)",
+        description="Event types to receive (the four call lifecycle events when omitted)",
     )
 
 
