@@ -16,7 +16,13 @@ from nova.models.events import Event, Task
 from nova.models.idempotency import IdempotencyRecord
 from nova.models.portals import PortalIntegration, PortalLead
 from nova.models.quality import CallScore, FineTuneRun
-from nova.models.records import AnalyticsDaily, CallAnalysis, CallMetrics, RecordSettings
+from nova.models.records import (
+    AnalyticsDaily,
+    AnalyticsMonthly,
+    CallAnalysis,
+    CallMetrics,
+    RecordSettings,
+)
 from nova.models.twilio import TwilioCredential, TwilioNumber, TwilioNumberOtp
 from nova.models.user import PasswordResetCode, User
 from nova.models.voice import VoiceConsent, VoiceProfile, VoiceSample
@@ -25,6 +31,7 @@ from nova.models.worker import DoNotCall, WorkerReport
 
 __all__ = [
     "AnalyticsDaily",
+    "AnalyticsMonthly",
     "CallAnalysis",
     "CallMetrics",
     "RecordSettings",

@@ -63,14 +63,10 @@ class CallAnalysis(SQLModel, table=True):
     updated_at: datetime = created_field()
 
 
-class AnalyticsDaily(SQLModel, table=True):
-    """One account's calls of one UTC day and one goal, summed (rebuilt from the calls of
-    that day whenever one of them changes; see ``nova.records.analytics``)."""
-
-    __tablename__ = "analytics_daily"
+class _Rollup(SQLModel):
+    """The figures of an analytics rollup row (daily and monthly tables)."""
 
     user_id: str = Field(primary_key=True, max_length=36)
-    day: date = Field(primary_key=True)
     goal: str = Field(primary_key=True, max_length=32)
     calls: int = 0
     ended: int = 0
@@ -85,7 +81,27 @@ class AnalyticsDaily(SQLModel, table=True):
     outcomes: dict = json_field()
     # {kind: {bucket index: count}} (log buckets, see ``nova.records.latency``)
     latency: dict = json_field()
+    # {kind: {n, p50, p90, p95, p99}} read from ``latency`` when the row was built
+    summary: dict = json_field()
     updated_at: datetime = created_field()
+
+
+class AnalyticsDaily(_Rollup, table=True):
+    """One account's calls of one UTC day and one goal (``*``: all goals), summed; rebuilt
+    from the calls of that day whenever one of them changes (``nova.records.analytics``)."""
+
+    __tablename__ = "analytics_daily"
+
+    day: date = Field(primary_key=True)
+
+
+class AnalyticsMonthly(_Rollup, table=True):
+    """The same for a calendar month (``month`` is its first day), summed from its days:
+    a year is read as twelve rows instead of 365."""
+
+    __tablename__ = "analytics_monthly"
+
+    month: date = Field(primary_key=True)
 
 
 # The analytics rollup and the retention purge read an account's calls by creation time

@@ -30,14 +30,27 @@ from nova.core.events import enqueue
 from nova.core.settings import get_settings
 from nova.models.calls import Call
 from nova.models.quality import CallScore
-from nova.models.records import AnalyticsDaily, CallMetrics
+from nova.models.records import AnalyticsDaily, AnalyticsMonthly, CallMetrics
 from nova.records import latency
-from nova.records.schemas import AnalyticsOut, AnalyticsRow, LatencyPercentiles
 
 ROLLUP_TASK = "records.rollup"
 NOT_CONNECTED = ("busy", "no_answer", "failed", "no_show", "voicemail")
 MAX_RANGE_DAYS = 366
 DEFAULT_RANGE_DAYS = 30
+
+ALL = "*"  # the goal of an account-day's row that sums all its goals
+
+_NUMBERS = (
+    "calls",
+    "ended",
+    "connected",
+    "failed",
+    "goal_completed",
+    "duration_seconds",
+    "quality_sum",
+    "quality_n",
+    "interruptions",
+)
 
 
 def day_of(moment: datetime) -> date:
@@ -83,20 +96,20 @@ def _count(cond: Any):
     return func.sum(case((cond, 1), else_=0))
 
 
-async def _lock_day(session: AsyncSession, user_id: str, day: date) -> None:
-    """Serialise rebuilds of one account-day across replicas (PostgreSQL; SQLite has one
-    writer anyway)."""
+async def _lock(session: AsyncSession, user_id: str, period: str) -> None:
+    """Serialise rebuilds of one account-day (or month) across tasks and replicas
+    (PostgreSQL; SQLite has one writer anyway)."""
     if session.bind.dialect.name == "postgresql":
         await session.execute(
             text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
-            {"k": f"nova.rollup:{user_id}:{day.isoformat()}"},
+            {"k": f"nova.rollup:{user_id}:{period}"},
         )
 
 
 async def rebuild_day(session: AsyncSession, user_id: str, day: date) -> int:
-    """Replace the account's rollup rows of ``day`` with figures read from its calls.
-    Returns the number of rows written (one per goal with calls)."""
-    await _lock_day(session, user_id, day)
+    """Replace the account's rollup rows of ``day`` with figures read from its calls: one
+    per goal with calls and one (goal ``*``) for all of them. Returns how many."""
+    await _lock(session, user_id, day.isoformat())
     lo, hi = _day_bounds(day)
     in_day = and_(Call.user_id == user_id, Call.created_at >= lo, Call.created_at < hi)
     rows: dict[str, dict[str, Any]] = {}
@@ -129,7 +142,6 @@ async def rebuild_day(session: AsyncSession, user_id: str, day: date) -> int:
             "interruptions": 0,
             "outcomes": {},
             "latency": {},
-            "updated_at": clock.now(),
         }
     outcomes = await session.execute(
         select(Call.goal, Call.outcome, func.count())
@@ -160,12 +172,59 @@ async def rebuild_day(session: AsyncSession, user_id: str, day: date) -> int:
             if values:
                 hist = row["latency"].setdefault(kind, {})
                 latency.merge(hist, latency.histogram(values))
-    await session.execute(
-        delete(AnalyticsDaily).where(AnalyticsDaily.user_id == user_id, AnalyticsDaily.day == day)
-    )
     if rows:
-        await session.execute(insert(AnalyticsDaily), list(rows.values()))
+        rows[ALL] = {**_sum(rows.values()), "user_id": user_id, "day": day, "goal": ALL}
+    await _replace(session, AnalyticsDaily, "day", user_id, day, rows)
+    await rebuild_month(session, user_id, day.replace(day=1))
     return len(rows)
+
+
+def _sum(rows: Any) -> dict[str, Any]:
+    """Figures, outcomes and histograms of ``rows`` added up."""
+    out: dict[str, Any] = {**_zero(), "outcomes": {}, "latency": {}}
+    for row in rows:
+        for n in _NUMBERS:
+            out[n] += row[n]
+        for k, v in (row["outcomes"] or {}).items():
+            out["outcomes"][k] = out["outcomes"].get(k, 0) + v
+        for kind, hist in (row["latency"] or {}).items():
+            latency.merge(out["latency"].setdefault(kind, {}), hist)
+    return out
+
+
+async def _replace(
+    session: AsyncSession, table: Any, column: str, user_id: str, when: date, rows: dict
+) -> None:
+    for row in rows.values():
+        row["summary"] = {k: latency.hist_summary(h) for k, h in row["latency"].items()}
+        row["updated_at"] = clock.now()
+    period = getattr(table, column)
+    await session.execute(delete(table).where(table.user_id == user_id, period == when))
+    if rows:
+        await session.execute(insert(table), list(rows.values()))
+
+
+def _month_end(month: date) -> date:
+    nxt = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    return nxt - timedelta(days=1)
+
+
+async def rebuild_month(session: AsyncSession, user_id: str, month: date) -> None:
+    """The month's rows summed from its day rows (after one of them was rebuilt)."""
+    await _lock(session, user_id, month.isoformat()[:7])
+    cols = AnalyticsDaily.__table__.c  # type: ignore[attr-defined]
+    days = await session.execute(
+        select(cols.goal, *(cols[n] for n in _NUMBERS), cols.outcomes, cols.latency).where(
+            cols.user_id == user_id, cols.day >= month, cols.day <= _month_end(month)
+        )
+    )
+    by_goal: dict[str, list[Any]] = defaultdict(list)
+    for r in days.mappings():
+        by_goal[r["goal"]].append(r)
+    rows = {
+        g: {**_sum(rs), "user_id": user_id, "month": month, "goal": g} for g, rs in by_goal.items()
+    }
+    await _replace(session, AnalyticsMonthly, "month", user_id, month, rows)
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -191,97 +250,128 @@ def period(start: str | None, end: str | None) -> tuple[date, date]:
     return start_day, end_day
 
 
-class _Acc:
-    __slots__ = (
-        "calls",
-        "ended",
-        "connected",
-        "failed",
-        "goal_completed",
-        "seconds",
-        "q_sum",
-        "q_n",
-        "interruptions",
-        "outcomes",
-        "latency",
-    )
+def _rates(n: dict[str, int]) -> dict[str, Any]:
+    ended = n["ended"]
+    return {
+        "calls": n["calls"],
+        "ended": ended,
+        "connected": n["connected"],
+        "connect_rate": round(n["connected"] / ended, 4) if ended else None,
+        "failed": n["failed"],
+        "goal_completed": n["goal_completed"],
+        "goal_completion_rate": round(n["goal_completed"] / ended, 4) if ended else None,
+        "minutes": round(n["duration_seconds"] / 60, 2),
+        "average_quality": round(n["quality_sum"] / n["quality_n"], 1) if n["quality_n"] else None,
+        "interruptions": n["interruptions"],
+    }
 
-    def __init__(self) -> None:
-        self.calls = self.ended = self.connected = self.failed = 0
-        self.goal_completed = self.seconds = self.q_sum = self.q_n = self.interruptions = 0
-        self.outcomes: dict[str, int] = defaultdict(int)
-        self.latency: dict[str, dict[str, int]] = {}
 
-    def add(self, r: Any) -> None:
-        self.calls += r.calls
-        self.ended += r.ended
-        self.connected += r.connected
-        self.failed += r.failed
-        self.goal_completed += r.goal_completed
-        self.seconds += r.duration_seconds
-        self.q_sum += r.quality_sum
-        self.q_n += r.quality_n
-        self.interruptions += r.interruptions
-        for k, v in (r.outcomes or {}).items():
-            self.outcomes[k] += v
-        for kind, hist in (r.latency or {}).items():
-            latency.merge(self.latency.setdefault(kind, {}), hist)
+# Shared by every row without samples (the document is serialised, never mutated).
+_NO_LATENCY = {kind: latency.hist_summary({}) for kind in latency.KINDS}
 
-    def out(self, key: str) -> AnalyticsRow:
-        return AnalyticsRow(
-            key=key,
-            calls=self.calls,
-            ended=self.ended,
-            connected=self.connected,
-            connect_rate=round(self.connected / self.ended, 4) if self.ended else None,
-            failed=self.failed,
-            goal_completed=self.goal_completed,
-            goal_completion_rate=(
-                round(self.goal_completed / self.ended, 4) if self.ended else None
-            ),
-            minutes=round(self.seconds / 60, 2),
-            average_quality=round(self.q_sum / self.q_n, 1) if self.q_n else None,
-            interruptions=self.interruptions,
-            outcomes=dict(sorted(self.outcomes.items())),
-            latency={
-                kind: LatencyPercentiles(**latency.hist_summary(self.latency.get(kind, {})))
-                for kind in latency.KINDS
-            },
-        )
+
+def _row(key: str, numbers: dict[str, int], outcomes: dict, lat: dict | None) -> dict[str, Any]:
+    summary = {**_NO_LATENCY, **{k: v for k, v in (lat or {}).items() if k in _NO_LATENCY}}
+    return {
+        "key": key,
+        **_rates(numbers),
+        "outcomes": dict(sorted(outcomes.items())),
+        "latency": summary,
+    }
+
+
+def _zero() -> dict[str, int]:
+    return dict.fromkeys(_NUMBERS, 0)
+
+
+def _split(start: date, end: date) -> tuple[list[date], list[date]]:
+    """The period as whole calendar months (read from the monthly rollup) and the days
+    left at either end (read from the daily one)."""
+    days: list[date] = []
+    months: list[date] = []
+    d = start
+    while d <= end:
+        if d.day == 1 and _month_end(d) <= end:
+            months.append(d)
+            d = _month_end(d) + timedelta(days=1)
+        else:
+            days.append(d)
+            d += timedelta(days=1)
+    return days, months
 
 
 async def analytics(
     session: AsyncSession, user_id: str, start: date, end: date, goal: str | None = None
-) -> AnalyticsOut:
-    cols = AnalyticsDaily.__table__.c  # type: ignore[attr-defined]
-    stmt = select(
-        cols.day,
-        cols.goal,
-        cols.calls,
-        cols.ended,
-        cols.connected,
-        cols.failed,
-        cols.goal_completed,
-        cols.duration_seconds,
-        cols.quality_sum,
-        cols.quality_n,
-        cols.interruptions,
-        cols.outcomes,
-        cols.latency,
-    ).where(cols.user_id == user_id, cols.day >= start, cols.day <= end)
-    if goal:
-        stmt = stmt.where(cols.goal == goal)
-    totals, by_day, by_goal = _Acc(), defaultdict(_Acc), defaultdict(_Acc)
-    for r in await session.execute(stmt):
-        totals.add(r)
-        by_day[r.day].add(r)
-        by_goal[r.goal].add(r)
-    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-    return AnalyticsOut(
-        start=start,
-        end=end,
-        goal=goal,
-        totals=totals.out("total"),
-        by_day=[(by_day.get(d) or _Acc()).out(d.isoformat()) for d in days],
-        by_goal=[by_goal[g].out(g) for g in sorted(by_goal)],
+) -> dict[str, Any]:
+    """The ``AnalyticsOut`` document, as plain data (built once, serialised once).
+
+    ``by_day`` and the totals' counts come from one row per day (the account's all-goals
+    row, or the goal's), whose percentiles were computed when it was built. Histograms and
+    the per-goal figures are summed from the monthly rows of the whole months in the
+    period and the daily rows of the days around them: a year is about 70 rows per goal."""
+    daily = AnalyticsDaily.__table__.c  # type: ignore[attr-defined]
+    monthly = AnalyticsMonthly.__table__.c  # type: ignore[attr-defined]
+    wanted = goal or ALL
+    day_rows = await session.execute(
+        select(daily.day, *(daily[n] for n in _NUMBERS), daily.outcomes, daily.summary).where(
+            daily.user_id == user_id, daily.day >= start, daily.day <= end, daily.goal == wanted
+        )
     )
+    totals, outcomes_total = _zero(), defaultdict(int)
+    by_day: dict[date, dict[str, Any]] = {}
+    for r in day_rows:
+        numbers = {n: int(getattr(r, n)) for n in _NUMBERS}
+        for n, v in numbers.items():
+            totals[n] += v
+        for k, v in (r.outcomes or {}).items():
+            outcomes_total[k] += v
+        by_day[r.day] = _row(r.day.isoformat(), numbers, r.outcomes or {}, r.summary)
+
+    # Per goal (and all goals): months whole, days around them.
+    days, months = _split(start, end)
+    goals = [goal] if goal else None
+    parts: dict[str, list[Any]] = defaultdict(list)
+    queries = []
+    if days:
+        queries.append(
+            select(daily.goal, *(daily[n] for n in _NUMBERS), daily.outcomes, daily.latency).where(
+                daily.user_id == user_id,
+                daily.day.in_(days),
+                daily.goal.in_(goals) if goals else daily.goal.is_not(None),
+            )
+        )
+    if months:
+        queries.append(
+            select(
+                monthly.goal, *(monthly[n] for n in _NUMBERS), monthly.outcomes, monthly.latency
+            ).where(
+                monthly.user_id == user_id,
+                monthly.month.in_(months),
+                monthly.goal.in_(goals) if goals else monthly.goal.is_not(None),
+            )
+        )
+    for stmt in queries:
+        for r in (await session.execute(stmt)).mappings():
+            parts[r["goal"]].append(r)
+    merged = {g: _sum(rs) for g, rs in parts.items()}
+
+    def lat(hist: dict[str, dict[str, int]]) -> dict[str, Any]:
+        return {kind: latency.hist_summary(hist.get(kind, {})) for kind in latency.KINDS}
+
+    whole = merged.get(wanted, {"latency": {}})
+    empty = _row("", _zero(), {}, None)
+    return {
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "goal": goal,
+        "totals": _row("total", totals, outcomes_total, lat(whole["latency"])),
+        "by_day": [
+            by_day.get(d) or {**empty, "key": d.isoformat()}
+            for d in (start + timedelta(days=i) for i in range((end - start).days + 1))
+        ],
+        "by_goal": [
+            _row(g, {n: m[n] for n in _NUMBERS}, m["outcomes"], lat(m["latency"]))
+            for g, m in sorted(merged.items())
+            if g != ALL
+        ],
+    }

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
 
 from nova.api.deps import CurrentUser, SessionDep, SettingsDep
 from nova.calls.schemas import GOALS
@@ -85,4 +86,5 @@ async def get_analytics(
     if goal is not None and goal not in GOALS:
         raise BadRequest(f"goal must be one of {', '.join(GOALS)}")
     first, last = analytics.period(start, end)
-    return await analytics.analytics(session, user.id, first, last, goal)
+    # Built as plain data and serialised once (the response model documents it).
+    return JSONResponse(await analytics.analytics(session, user.id, first, last, goal))

@@ -160,3 +160,32 @@ async def test_bad_periods_and_goals(client, user):
 async def test_default_period_is_the_last_30_days(client, clock, user):
     body = (await client.get("/v1/analytics", headers=user["headers"])).json()
     assert body["end"] == clock.now().date().isoformat() and len(body["by_day"]) == 30
+
+
+async def test_whole_months_and_days_around_them_add_up(client, clock, user, pump, no_window):
+    settings_days = [
+        datetime(2026, 4, 25, tzinfo=UTC),  # a partial month at the start
+        datetime(2026, 5, 1, tzinfo=UTC),  # a whole month
+        datetime(2026, 5, 31, 23, 59, tzinfo=UTC),
+        datetime(2026, 6, 10, tzinfo=UTC),  # a partial month at the end
+    ]
+    for i, when in enumerate(settings_days):
+        goal = "book_meeting" if i % 2 else "collect_info"
+        call = await create_call(user_id=user["user"]["id"], goal=goal, created_at=when)
+        await finish(client, clock, call.id, duration=60 * (i + 1))
+    await pump.drain()
+    params = {"start": "2026-04-20", "end": "2026-06-12"}
+    body = (await client.get("/v1/analytics", params=params, headers=user["headers"])).json()
+    t = body["totals"]
+    assert (t["calls"], t["minutes"]) == (4, 10.0)
+    assert t["latency"]["llm_ttft_ms"]["n"] == 12  # 3 samples a call, from days and months
+    assert sum(d["calls"] for d in body["by_day"]) == 4
+    goals = {g["key"]: g for g in body["by_goal"]}
+    assert (goals["collect_info"]["calls"], goals["collect_info"]["minutes"]) == (2, 4.0)
+    assert (goals["book_meeting"]["calls"], goals["book_meeting"]["minutes"]) == (2, 6.0)
+    assert goals["book_meeting"]["latency"]["e2e_ms"]["n"] == 4
+    # May alone: read from its monthly row.
+    may = {"start": "2026-05-01", "end": "2026-05-31"}
+    body = (await client.get("/v1/analytics", params=may, headers=user["headers"])).json()
+    assert body["totals"]["calls"] == 2 and [g["calls"] for g in body["by_goal"]] == [1, 1]
+    assert body["totals"]["latency"]["tts_ttfb_ms"]["n"] == 4

@@ -1,5 +1,5 @@
 """call records: record settings, per-call latency, post-call analyses, the daily analytics
-rollup, and an index on calls by account and creation time
+rollups (daily, monthly), and an index on calls by account and creation time
 
 Revision ID: 0014
 Revises: 0010
@@ -66,30 +66,33 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("call_id"),
     )
     op.create_index("ix_call_analyses_user_id", "call_analyses", ["user_id"], unique=False)
-    op.create_table(
-        "analytics_daily",
-        sa.Column("user_id", S(length=36), nullable=False),
-        sa.Column("day", sa.Date(), nullable=False),
-        sa.Column("goal", S(length=32), nullable=False),
-        sa.Column("calls", sa.Integer(), nullable=False),
-        sa.Column("ended", sa.Integer(), nullable=False),
-        sa.Column("connected", sa.Integer(), nullable=False),
-        sa.Column("failed", sa.Integer(), nullable=False),
-        sa.Column("goal_completed", sa.Integer(), nullable=False),
-        sa.Column("duration_seconds", sa.Integer(), nullable=False),
-        sa.Column("quality_sum", sa.Integer(), nullable=False),
-        sa.Column("quality_n", sa.Integer(), nullable=False),
-        sa.Column("interruptions", sa.Integer(), nullable=False),
-        sa.Column("outcomes", JSON(), nullable=False),
-        sa.Column("latency", JSON(), nullable=False),
-        sa.Column("updated_at", DT(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("user_id", "day", "goal"),
-    )
+    for table, period in (("analytics_daily", "day"), ("analytics_monthly", "month")):
+        op.create_table(
+            table,
+            sa.Column("user_id", S(length=36), nullable=False),
+            sa.Column("goal", S(length=32), nullable=False),
+            sa.Column("calls", sa.Integer(), nullable=False),
+            sa.Column("ended", sa.Integer(), nullable=False),
+            sa.Column("connected", sa.Integer(), nullable=False),
+            sa.Column("failed", sa.Integer(), nullable=False),
+            sa.Column("goal_completed", sa.Integer(), nullable=False),
+            sa.Column("duration_seconds", sa.Integer(), nullable=False),
+            sa.Column("quality_sum", sa.Integer(), nullable=False),
+            sa.Column("quality_n", sa.Integer(), nullable=False),
+            sa.Column("interruptions", sa.Integer(), nullable=False),
+            sa.Column("outcomes", JSON(), nullable=False),
+            sa.Column("latency", JSON(), nullable=False),
+            sa.Column("summary", JSON(), nullable=False),
+            sa.Column("updated_at", DT(timezone=True), nullable=False),
+            sa.Column(period, sa.Date(), nullable=False),
+            sa.PrimaryKeyConstraint("user_id", period, "goal"),
+        )
     op.create_index("ix_calls_user_created", "calls", ["user_id", "created_at"], unique=False)
 
 
 def downgrade() -> None:
     op.drop_index("ix_calls_user_created", table_name="calls")
+    op.drop_table("analytics_monthly")
     op.drop_table("analytics_daily")
     op.drop_index("ix_call_analyses_user_id", table_name="call_analyses")
     op.drop_table("call_analyses")
