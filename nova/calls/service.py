@@ -53,6 +53,7 @@ from nova.models.calls import Call, CallContext
 from nova.models.events import Event, Task
 from nova.models.user import User
 from nova.models.worker import DoNotCall
+from nova.records.recordings import with_notice
 from nova.telephony import livekit
 from nova.telephony.metadata import DispatchMetadata, Lead
 from nova.telephony.routing import plan_calls
@@ -353,6 +354,9 @@ async def place_calls(
     calls: list[dict[str, Any]] = []
     metas: list[DispatchMetadata] = []
     for lead, call_id, result in zip(request.leads, call_ids, briefs, strict=True):
+        brief = result.brief
+        if plan.record:  # the opening line announces the recording
+            brief = with_notice(brief, request.language)
         context_id = new_id()
         room = livekit.room_name_for(context_id)
         contexts.append(
@@ -368,7 +372,7 @@ async def place_calls(
                 "source": result.source,
                 "source_note": _source_note(result, site),
                 "created_at": now,
-                **result.brief.model_dump(),
+                **brief.model_dump(),
             }
         )
         calls.append(
@@ -403,7 +407,7 @@ async def place_calls(
                 language=request.language,
                 product=request.product,
                 lead=Lead(**lead.model_dump()),
-                brief=result.brief,
+                brief=brief,
                 booking_link=request.booking_link,
                 payment_link=request.payment_link,
                 collect_fields=collect_fields,

@@ -295,6 +295,18 @@ class Settings(BaseSettings):
     # Seconds a change to a call waits before its day's analytics rollup is rebuilt
     # (changes inside one window share one rebuild).
     analytics_rollup_window_seconds: float = Field(default=5.0, ge=0)
+    # Call recordings (off per account until enabled): LiveKit Egress uploads an audio-only
+    # recording of the room to this S3-compatible bucket; Nova hands out presigned links.
+    recording_s3_bucket: str | None = None
+    recording_s3_region: str = "us-east-1"
+    # Endpoint of an S3-compatible store (MinIO, R2, …); empty = AWS.
+    recording_s3_endpoint: str | None = None
+    recording_s3_access_key: str | None = None
+    recording_s3_secret_key: SecretStr | None = None
+    recording_s3_force_path_style: bool = False
+    recording_s3_prefix: str = "recordings"
+    # Lifetime of a presigned recording link (seconds).
+    recording_url_ttl_seconds: int = Field(default=300, ge=10, le=7 * 24 * 3600)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
@@ -318,6 +330,15 @@ class Settings(BaseSettings):
     @property
     def livekit_configured(self) -> bool:
         return bool(self.livekit_url and self.livekit_api_key and self.livekit_api_secret)
+
+    @property
+    def recordings_configured(self) -> bool:
+        return bool(
+            self.recording_s3_bucket
+            and self.recording_s3_access_key
+            and self.recording_s3_secret_key
+            and self.livekit_configured
+        )
 
     @property
     def llm_configured(self) -> bool:

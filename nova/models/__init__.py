@@ -21,6 +21,7 @@ from nova.models.records import (
     AnalyticsMonthly,
     CallAnalysis,
     CallMetrics,
+    CallRecording,
     RecordSettings,
 )
 from nova.models.twilio import TwilioCredential, TwilioNumber, TwilioNumberOtp
@@ -34,6 +35,7 @@ __all__ = [
     "AnalyticsMonthly",
     "CallAnalysis",
     "CallMetrics",
+    "CallRecording",
     "RecordSettings",
     "BillingAccount",
     "Call",

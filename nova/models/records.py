@@ -24,6 +24,8 @@ class RecordSettings(SQLModel, table=True):
     # The JSON schema of the fields extracted after each call (None: no analysis).
     analysis_schema: dict | None = json_field(default_factory=lambda: None, nullable=True)
     analysis_schema_version: int = 0
+    # Record calls (LiveKit Egress to S3); the opening line then announces it.
+    recording_enabled: bool = False
     updated_at: datetime = created_field()
 
 
@@ -59,6 +61,27 @@ class CallAnalysis(SQLModel, table=True):
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=1000)
     analyzed_at: datetime | None = dt_field()
+    created_at: datetime = created_field()
+    updated_at: datetime = created_field()
+
+
+class CallRecording(SQLModel, table=True):
+    """The audio recording of one call: the egress that made it and where the file is."""
+
+    __tablename__ = "call_recordings"
+
+    call_id: str = Field(primary_key=True, foreign_key="calls.id", max_length=36)
+    user_id: str | None = Field(default=None, max_length=36, index=True)
+    egress_id: str | None = Field(default=None, max_length=64, unique=True)
+    # starting → active → ready | failed; deleted
+    status: str = Field(default="starting", max_length=16)
+    bucket: str = Field(max_length=255)
+    object_key: str = Field(max_length=512)
+    size_bytes: int | None = None
+    duration_seconds: float | None = None
+    error: str | None = Field(default=None, max_length=1000)
+    ended_at: datetime | None = dt_field()
+    deleted_at: datetime | None = dt_field()
     created_at: datetime = created_field()
     updated_at: datetime = created_field()
 

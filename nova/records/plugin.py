@@ -4,7 +4,9 @@
   is rebuilt (``records.rollup``, one per window);
 - ``call.transcribed`` → post-call analysis, when the account has a schema
   (``records.analyze`` → ``call.analyzed``);
-- every 10 minutes: transcripts and analyses past their account's retention are deleted.
+- ``call.started`` → the call's recording (LiveKit Egress), when the account records;
+- every 10 minutes: transcripts, analyses and recordings past their account's retention
+  are deleted.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from nova.core.runner import once_across_replicas, scheduled
 from nova.core.settings import get_settings
 from nova.models.calls import Call
 from nova.models.events import Event
-from nova.records import analysis, analytics, service
+from nova.records import analysis, analytics, recordings, service
 
 
 def _customer(data: dict) -> bool:
@@ -31,6 +33,11 @@ async def on_call_changed(session: AsyncSession, event: Event) -> None:
     call = await session.get(Call, str(event.data["call_id"]))
     if call is not None:
         await analytics.mark_dirty(session, call)
+
+
+@subscribe("call.started", name="records.recording", when=_customer, max_attempts=6)
+async def on_call_started(session: AsyncSession, event: Event) -> None:
+    await recordings.start_recording(session, get_settings(), str(event.data["call_id"]))
 
 
 @subscribe("call.transcribed", name="records.analysis", when=_customer, max_attempts=8)

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from nova.api.deps import CurrentUser, SessionDep, SettingsDep
 from nova.calls.schemas import GOALS
 from nova.core.errors import BadRequest
-from nova.records import analytics, service
+from nova.records import analytics, recordings, service
 from nova.records.schemas import (
     AnalysisOut,
     AnalyticsOut,
@@ -48,6 +48,37 @@ async def get_analysis(call_id: str, user: CurrentUser, session: SessionDep, set
     """The fields extracted after the call with the account's analysis schema, next to the
     disposition the agent recorded."""
     return await service.call_analysis(session, settings, call_id, user)
+
+
+@router.get(
+    "/v1/calls/{call_id}/recording",
+    response_model=recordings.RecordingOut,
+    responses={404: {"description": "No recording (or another account's call)"}},
+)
+async def get_recording(
+    call_id: str, user: CurrentUser, session: SessionDep, settings: SettingsDep
+):
+    """The call's recording: a presigned link valid ``NOVA_RECORDING_URL_TTL_SECONDS``
+    once it is ready (``status`` starting | active | ready | failed | deleted)."""
+    call = await service.owned_call(session, call_id, user)
+    return await recordings.get_recording(session, settings, call)
+
+
+@router.delete("/v1/calls/{call_id}/recording", status_code=204, responses=_NOT_FOUND)
+async def delete_recording(
+    call_id: str, user: CurrentUser, session: SessionDep, settings: SettingsDep
+):
+    """Delete the recording from storage now (the call record stays)."""
+    await recordings.delete_for_owner(session, settings, call_id, user)
+    return Response(status_code=204)
+
+
+@router.post("/v1/livekit/webhook", include_in_schema=False)
+async def livekit_webhook(request: Request, session: SessionDep, settings: SettingsDep):
+    """LiveKit's own webhooks (egress and room events), verified with its signature."""
+    body = await request.body()
+    event = recordings.verify_webhook(settings, body, request.headers.get("Authorization"))
+    return await recordings.handle_webhook(session, settings, event)
 
 
 @router.get("/v1/records/settings", response_model=RecordSettingsOut)

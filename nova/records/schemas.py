@@ -60,6 +60,8 @@ class RecordSettingsOut(BaseModel):
     retention_days_custom: bool = Field(description="False: the server default applies")
     analysis_schema: dict[str, Any] | None
     analysis_schema_version: int
+    recording_enabled: bool
+    recordings_available: bool = Field(description="The server has recording storage")
 
 
 class RecordSettingsIn(BaseModel):
@@ -72,6 +74,10 @@ class RecordSettingsIn(BaseModel):
     )
     analysis_schema: dict[str, Any] | None = Field(
         default=None, description="JSON schema of the fields to extract after each call"
+    )
+    recording_enabled: bool | None = Field(
+        default=None,
+        description="Record calls (the opening line announces it); 503 without storage",
     )
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import and_, delete, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nova.core import clock
-from nova.core.errors import BadRequest, NotFound
+from nova.core.errors import BadRequest, NotFound, ServiceUnavailable
 from nova.core.settings import Settings
 from nova.models.calls import Call
 from nova.models.records import CallAnalysis, CallMetrics, RecordSettings
@@ -51,6 +51,8 @@ def settings_out(settings: Settings, row: RecordSettings | None) -> RecordSettin
         retention_days_custom=row is not None and row.retention_days is not None,
         analysis_schema=row.analysis_schema if row is not None else None,
         analysis_schema_version=row.analysis_schema_version if row is not None else 0,
+        recording_enabled=row is not None and row.recording_enabled,
+        recordings_available=settings.recordings_configured,
     )
 
 
@@ -72,6 +74,12 @@ async def put_record_settings(
         if schema != row.analysis_schema:
             row.analysis_schema = schema
             row.analysis_schema_version += 1
+    if "recording_enabled" in fields and body.recording_enabled is not None:
+        if body.recording_enabled and not settings.recordings_configured:
+            from nova.records.recordings import NOT_CONFIGURED
+
+            raise ServiceUnavailable(NOT_CONFIGURED)
+        row.recording_enabled = body.recording_enabled
     row.updated_at = clock.now()
     await session.flush()
     return settings_out(settings, row)
@@ -295,9 +303,41 @@ async def _purge(where: Any, batch: int) -> int:
             return total
 
 
+async def _purge_recordings(settings: Settings, where: Any, batch: int) -> int:
+    """Delete the recordings (objects, then rows marked deleted) of the calls matching
+    ``where``; a storage error leaves the rest for the next run."""
+    from nova.core.db import session_scope
+    from nova.models.records import CallRecording
+    from nova.records.recordings import delete_recording
+
+    total = 0
+    while True:
+        async with session_scope() as session:
+            rows = list(
+                (
+                    await session.execute(
+                        select(CallRecording)
+                        .join(Call, Call.id == CallRecording.call_id)
+                        .where(where, CallRecording.status != "deleted")
+                        .limit(batch)
+                    )
+                ).scalars()
+            )
+            for row in rows:
+                await delete_recording(settings, row)
+        total += len(rows)
+        if len(rows) < batch:
+            return total
+
+
+async def _purge_all(settings: Settings, where: Any, batch: int) -> int:
+    return await _purge(where, batch) + await _purge_recordings(settings, where, batch)
+
+
 async def purge_expired(settings: Settings, *, batch: int = 500) -> int:
-    """Delete transcripts and analyses older than each account's retention period (the
-    server default for accounts without their own, and for anonymous demo calls)."""
+    """Delete transcripts, analyses and recordings older than each account's retention
+    period (the server default for accounts without their own, and for anonymous demo
+    calls). Returns how many calls had something deleted (transcripts + recordings)."""
     from nova.core.db import session_scope
 
     now = clock.now()
@@ -318,12 +358,12 @@ async def purge_expired(settings: Settings, *, batch: int = 500) -> int:
             continue
         accounts = select(RecordSettings.user_id).where(RecordSettings.retention_days == days)
         where = and_(Call.user_id.in_(accounts), Call.created_at < now - timedelta(days=days))
-        total += await _purge(where, batch)
+        total += await _purge_all(settings, where, batch)
     days = settings.call_record_retention_days
     if days > 0:
         where = and_(
             or_(Call.user_id.is_(None), Call.user_id.not_in(has_custom)),
             Call.created_at < now - timedelta(days=days),
         )
-        total += await _purge(where, batch)
+        total += await _purge_all(settings, where, batch)
     return total

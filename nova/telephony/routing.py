@@ -29,6 +29,8 @@ class DialPlan:
     voice_id: str | None
     llm_model: str | None
     max_duration_seconds: int
+    # The account records its calls (nova.records.recordings): the opening line says so.
+    record: bool = False
 
 
 async def plan_calls(
@@ -46,6 +48,7 @@ async def plan_calls(
         # Anonymous submissions never dial a phone network (DECISIONS: toll fraud).
         return DialPlan("demo", None, None, None, llm_model, ANONYMOUS_MAX_DURATION_SECONDS)
 
+    from nova.records.recordings import recording_on
     from nova.twilio_byo.service import default_caller
     from nova.voice.service import active_voice_id
 
@@ -67,4 +70,5 @@ async def plan_calls(
         voice_id=await active_voice_id(session, user.id),
         llm_model=llm_model,
         max_duration_seconds=max(reserve_seconds, budget),
+        record=await recording_on(session, settings, user.id),
     )

@@ -1,4 +1,4 @@
-"""call records: record settings, per-call latency, post-call analyses, the daily analytics
+"""call records: record settings, recordings, per-call latency, post-call analyses, the daily analytics
 rollups (daily, monthly), and an index on calls by account and creation time
 
 Revision ID: 0014
@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("retention_days", sa.Integer(), nullable=True),
         sa.Column("analysis_schema", JSON(), nullable=True),
         sa.Column("analysis_schema_version", sa.Integer(), nullable=False),
+        sa.Column("recording_enabled", sa.Boolean(), nullable=False),
         sa.Column("updated_at", DT(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"]),
         sa.PrimaryKeyConstraint("user_id"),
@@ -87,11 +88,33 @@ def upgrade() -> None:
             sa.Column(period, sa.Date(), nullable=False),
             sa.PrimaryKeyConstraint("user_id", period, "goal"),
         )
+    op.create_table(
+        "call_recordings",
+        sa.Column("call_id", S(length=36), nullable=False),
+        sa.Column("user_id", S(length=36), nullable=True),
+        sa.Column("egress_id", S(length=64), nullable=True),
+        sa.Column("status", S(length=16), nullable=False),
+        sa.Column("bucket", S(length=255), nullable=False),
+        sa.Column("object_key", S(length=512), nullable=False),
+        sa.Column("size_bytes", sa.Integer(), nullable=True),
+        sa.Column("duration_seconds", sa.Float(), nullable=True),
+        sa.Column("error", S(length=1000), nullable=True),
+        sa.Column("ended_at", DT(timezone=True), nullable=True),
+        sa.Column("deleted_at", DT(timezone=True), nullable=True),
+        sa.Column("created_at", DT(timezone=True), nullable=False),
+        sa.Column("updated_at", DT(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["call_id"], ["calls.id"]),
+        sa.PrimaryKeyConstraint("call_id"),
+        sa.UniqueConstraint("egress_id"),
+    )
+    op.create_index("ix_call_recordings_user_id", "call_recordings", ["user_id"], unique=False)
     op.create_index("ix_calls_user_created", "calls", ["user_id", "created_at"], unique=False)
 
 
 def downgrade() -> None:
     op.drop_index("ix_calls_user_created", table_name="calls")
+    op.drop_index("ix_call_recordings_user_id", table_name="call_recordings")
+    op.drop_table("call_recordings")
     op.drop_table("analytics_monthly")
     op.drop_table("analytics_daily")
     op.drop_index("ix_call_analyses_user_id", table_name="call_analyses")
