@@ -33,6 +33,7 @@ from nova.core.events import emit, enqueue
 from nova.core.settings import Settings
 from nova.models.calls import Call, CallContext
 from nova.models.records import CallAnalysis, RecordSettings
+from nova.records import funnel
 
 log = logging.getLogger("nova.records.analysis")
 
@@ -311,4 +312,5 @@ async def run_analysis(session: AsyncSession, settings: Settings, payload: dict)
         return
     await session.refresh(row)
     await emit(session, "call.analyzed", analyzed_event(call, row))
+    funnel.stage("analyzed")
     log.info("analysis of call %s done (%s)", call.id, model)

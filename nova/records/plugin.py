@@ -21,7 +21,7 @@ from nova.core.runner import once_across_replicas, scheduled
 from nova.core.settings import get_settings
 from nova.models.calls import Call
 from nova.models.events import Event
-from nova.records import analysis, analytics, recordings, service
+from nova.records import analysis, analytics, funnel, recordings, service
 
 
 def _customer(data: dict) -> bool:
@@ -30,6 +30,8 @@ def _customer(data: dict) -> bool:
 
 @subscribe("call.started", "call.ended", "call.scored", name="records.dirty", when=_customer)
 async def on_call_changed(session: AsyncSession, event: Event) -> None:
+    if event.type == "call.started":
+        funnel.stage("dispatched")  # accounts' calls (anonymous demo rooms are not counted)
     call = await session.get(Call, str(event.data["call_id"]))
     if call is not None:
         await analytics.mark_dirty(session, call)

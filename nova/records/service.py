@@ -18,7 +18,7 @@ from nova.core.settings import Settings
 from nova.models.calls import Call
 from nova.models.records import CallAnalysis, CallMetrics, RecordSettings
 from nova.models.user import User
-from nova.records import latency
+from nova.records import funnel, latency
 from nova.records.schemas import (
     AnalysisOut,
     CallLatencyOut,
@@ -208,6 +208,7 @@ async def record_metrics(session: AsyncSession, call: Call, data: dict[str, Any]
     row.turns = turns
     row.updated_at = now
     await session.flush()
+    funnel.turn_latency(samples)
     if call.user_id is not None:
         from nova.records import analytics
 

@@ -36,6 +36,7 @@ from nova.core.events import emit, enqueue, task_handler
 from nova.core.settings import Settings, get_settings
 from nova.models.calls import Call
 from nova.models.worker import DoNotCall, WorkerReport
+from nova.records import funnel
 from nova.records.service import clean_turn, record_metrics
 from nova.telephony import worker_protocol as wp
 from nova.telephony.sms import SmsFailed, SmsNotConfigured, send_sms
@@ -255,6 +256,7 @@ async def handle_report(
         out = await _transcript(session, call, data)
     session.add(call)
     await session.flush()
+    funnel.report_accepted(report.kind, data, call)
     log.info("worker report %s kind=%s call=%s", report.id, report.kind, call_id)
     return {"id": report.id, "kind": report.kind, **out}
 
