@@ -8,7 +8,7 @@ to files in one directory (prometheus-client's multiprocess mode, chosen by the
 ``render()`` sums them: any worker answers for all of them. One process (the default)
 keeps the in-memory registry.
 
-The directory is ``NOVA_METRICS_DIR`` or a fresh temporary one, emptied at start (stale
+The directory is ``Settings.metrics_dir`` (``NOVA_METRICS_DIR``) or a fresh temporary one, emptied at start (stale
 files of an earlier run would be added in otherwise).
 """
 
@@ -18,17 +18,14 @@ import os
 import tempfile
 from pathlib import Path
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
-CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
 def prepare_multiprocess(directory: str | None = None) -> Path:
     """Point this process and the workers it starts at an empty metrics directory."""
-    path = Path(
-        directory or os.environ.get("NOVA_METRICS_DIR") or tempfile.mkdtemp(prefix="nova-metrics-")
-    )
+    path = Path(directory or tempfile.mkdtemp(prefix="nova-metrics-"))
     path.mkdir(parents=True, exist_ok=True)
     for stale in path.glob("*.db"):
         stale.unlink()

@@ -307,6 +307,9 @@ class Settings(BaseSettings):
     recording_s3_prefix: str = "recordings"
     # Lifetime of a presigned recording link (seconds).
     recording_url_ttl_seconds: int = Field(default=300, ge=10, le=7 * 24 * 3600)
+    # Where `nova serve --workers N` keeps the workers' Prometheus values (emptied at
+    # start); unset = a fresh temporary directory.
+    metrics_dir: str | None = None
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
