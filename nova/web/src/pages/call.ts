@@ -143,7 +143,7 @@ export function renderCall(ctx: Ctx, callId: string): () => void {
       h("div", { class: "actions" }, joinBtn, muteBtn, hangBtn, indicator), statusLine, errors);
   }
 
-  mount(ctx.main, head, joinBox, records.analysisBox, briefBox, qualityBox, records.latencyBox, records.transcriptBox);
+  mount(ctx.main, head, joinBox, records.analysisBox, briefBox, qualityBox, records.latencyBox, records.recordingBox, records.transcriptBox);
   void load();
   const timer = window.setInterval(load, 4000);
   return () => {

@@ -22,7 +22,7 @@ export interface Row {
   latency: Record<"eou_delay_ms" | "llm_ttft_ms" | "tts_ttfb_ms" | "e2e_ms", Pct>;
 }
 interface Analytics { start: string; end: string; totals: Row; by_day: Row[]; by_goal: Row[] }
-interface RecordSettings { retention_days: number; retention_days_custom: boolean; analysis_schema: Record<string, unknown> | null; analysis_schema_version: number }
+interface RecordSettings { retention_days: number; retention_days_custom: boolean; analysis_schema: Record<string, unknown> | null; analysis_schema_version: number; recording_enabled: boolean; recordings_available: boolean }
 
 const GOALS = ["book_meeting", "qualify_interest", "collect_info", "close_sale"];
 const pct = (v: number | null) => (v == null ? "—" : `${Math.round(v * 100)}%`);
@@ -122,10 +122,13 @@ export function renderDashboard(ctx: Ctx): () => void {
     const schema = h("textarea", { id: "analysis-schema", rows: 10, spellcheck: "false" });
     schema.value = JSON.stringify(s.analysis_schema ?? EXAMPLE_SCHEMA, null, 2);
     const enabled = h("input", { id: "analysis-on", type: "checkbox", checked: s.analysis_schema !== null });
+    const record = h("input", { id: "recording-on", type: "checkbox", checked: s.recording_enabled, disabled: !s.recordings_available && !s.recording_enabled });
     const status = h("div", { "aria-live": "assertive" });
     const save = h("button", { type: "submit", class: "primary" }, "Save");
     const form = h("form", {},
-      field("Keep transcripts and analyses (days, 0 = forever)", retention),
+      field("Keep transcripts, analyses and recordings (days, 0 = forever)", retention),
+      h("div", { class: "consent" }, record, h("label", { for: "recording-on" }, "Record calls (the agent announces it at the start of each call)")),
+      s.recordings_available ? null : h("p", { class: "muted small" }, "Recording needs storage configured on the server (NOVA_RECORDING_S3_*)."),
       h("div", { class: "consent" }, enabled, h("label", { for: "analysis-on" }, "Extract these fields from every call")),
       field("Analysis fields (JSON schema)", schema, "string, number, integer, boolean (with enum) or arrays of strings; at most 30 fields"),
       status, h("div", { class: "actions" }, save));
@@ -143,7 +146,7 @@ export function renderDashboard(ctx: Ctx): () => void {
       }
       save.setAttribute("disabled", "");
       try {
-        const out = await api<RecordSettings>("PUT", "/v1/records/settings", { retention_days: Number(retention.value), analysis_schema: parsed });
+        const out = await api<RecordSettings>("PUT", "/v1/records/settings", { retention_days: Number(retention.value), analysis_schema: parsed, ...(s.recordings_available ? { recording_enabled: record.checked } : {}) });
         toast(`Saved (schema version ${out.analysis_schema_version}).`);
       } catch (err) {
         mount(status, errorBox((err as Error).message));

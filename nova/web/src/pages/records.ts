@@ -1,7 +1,7 @@
 // The call page's records: the transcript (offsets, interruptions), per-call latency and
 // the post-call analysis. Each box refreshes itself while the call page polls.
 import "../records.css";
-import { api } from "../api";
+import { api, ApiError } from "../api";
 import { fmtDate, h, mount } from "../dom";
 
 export interface Turn {
@@ -40,6 +40,14 @@ interface Analysis {
   error: string | null;
 }
 
+interface Recording {
+  status: "starting" | "active" | "ready" | "failed" | "deleted";
+  url: string | null;
+  expires_at: string | null;
+  duration_seconds: number | null;
+  error: string | null;
+}
+
 export function clockTime(seconds: number | null): string {
   if (seconds == null) return "";
   const m = Math.floor(seconds / 60);
@@ -63,6 +71,45 @@ export function callRecords(callId: string) {
     h("h2", { id: "transcript-title" }, "Transcript"));
   const latencyBox = h("section", { class: "card" }, h("h2", {}, "Latency"));
   const analysisBox = h("section", { class: "card" }, h("h2", {}, "Analysis"));
+  // Only shown for recorded calls. The file is on the storage's own origin: a download
+  // link (navigation) rather than an <audio> element, which the CSP keeps same-origin.
+  const recordingBox = h("section", { class: "card", hidden: true }, h("h2", {}, "Recording"));
+
+  async function loadRecording(): Promise<void> {
+    let r: Recording;
+    try {
+      r = await api<Recording>("GET", `/v1/calls/${callId}/recording`);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) {
+        recordingBox.hidden = true;
+        return;
+      }
+      throw err;
+    }
+    recordingBox.hidden = false;
+    const title = h("h2", {}, "Recording");
+    if (r.status === "ready" && r.url) {
+      const del = h("button", { type: "button", class: "secondary" }, "Delete recording");
+      del.addEventListener("click", async () => {
+        if (!window.confirm("Delete this recording from storage? This cannot be undone.")) return;
+        await api("DELETE", `/v1/calls/${callId}/recording`);
+        void loadRecording();
+      });
+      mount(recordingBox, title,
+        h("p", {}, r.duration_seconds != null ? `${clockTime(r.duration_seconds)} of audio. ` : "",
+          h("span", { class: "muted small" }, `The link works until ${fmtDate(r.expires_at)}.`)),
+        h("div", { class: "actions" }, h("a", { class: "button primary", href: r.url, rel: "noopener noreferrer" }, "Download (OGG)"), del));
+      return;
+    }
+    const text: Record<Recording["status"], string> = {
+      starting: "Recording is starting.",
+      active: "Recording…",
+      ready: "",
+      failed: `The recording failed: ${r.error ?? "unknown error"}`,
+      deleted: "The recording was deleted.",
+    };
+    mount(recordingBox, title, h("p", { class: "muted" }, text[r.status]));
+  }
 
   async function loadTranscript(): Promise<void> {
     const t = await api<Transcript>("GET", `/v1/calls/${callId}/transcript`);
@@ -122,8 +169,8 @@ export function callRecords(callId: string) {
   }
 
   async function load(): Promise<void> {
-    await Promise.allSettled([loadTranscript(), loadLatency(), loadAnalysis()]);
+    await Promise.allSettled([loadTranscript(), loadLatency(), loadAnalysis(), loadRecording()]);
   }
 
-  return { transcriptBox, latencyBox, analysisBox, load };
+  return { transcriptBox, latencyBox, analysisBox, recordingBox, load };
 }
