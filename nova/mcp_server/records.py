@@ -21,6 +21,10 @@ Day = Annotated[
 
 
 def register(server: MCPServer, provider) -> None:
+    async def call_part(ctx: Context, call_id: str, part: str) -> dict:
+        async with provider.client(ctx) as api:
+            return await api.get(f"/v1/calls/{quote(call_id, safe='')}/{part}")
+
     @server.tool(
         title="Get a call's transcript",
         annotations=_READ,
@@ -32,9 +36,7 @@ def register(server: MCPServer, provider) -> None:
         ),
     )
     async def get_call_transcript(ctx: Context, call_id: CallId) -> TranscriptOut:
-        async with provider.client(ctx) as api:
-            data = await api.get(f"/v1/calls/{quote(call_id, safe='')}/transcript")
-        return TranscriptOut.model_validate(data)
+        return TranscriptOut.model_validate(await call_part(ctx, call_id, "transcript"))
 
     @server.tool(
         title="Get a call's post-call analysis",
@@ -46,9 +48,7 @@ def register(server: MCPServer, provider) -> None:
         ),
     )
     async def get_call_analysis(ctx: Context, call_id: CallId) -> AnalysisOut:
-        async with provider.client(ctx) as api:
-            data = await api.get(f"/v1/calls/{quote(call_id, safe='')}/analysis")
-        return AnalysisOut.model_validate(data)
+        return AnalysisOut.model_validate(await call_part(ctx, call_id, "analysis"))
 
     @server.tool(
         title="Get a call's latency",
@@ -60,9 +60,7 @@ def register(server: MCPServer, provider) -> None:
         ),
     )
     async def get_call_latency(ctx: Context, call_id: CallId) -> CallLatencyOut:
-        async with provider.client(ctx) as api:
-            data = await api.get(f"/v1/calls/{quote(call_id, safe='')}/latency")
-        return CallLatencyOut.model_validate(data)
+        return CallLatencyOut.model_validate(await call_part(ctx, call_id, "latency"))
 
     @server.tool(
         title="Get call analytics",
