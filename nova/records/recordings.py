@@ -13,14 +13,15 @@ its calls then open with the recording notice in the call's language (``with_not
    forged tokens are refused) → ``egress_started`` / ``egress_updated`` / ``egress_ended``
    update the recording; ``room_finished`` stops an egress still running.
 3. ``GET /v1/calls/{id}/recording`` → a presigned GET URL valid
-   ``recording_url_ttl_seconds``; ``DELETE`` removes the object.
+   ``recording_url_ttl_seconds`` (``status: not_recorded`` for a call without one);
+   ``DELETE`` removes the object.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -250,7 +251,7 @@ class RecordingOut(BaseModel):
     call_id: str
     status: str
     url: str | None
-    expires_at: Any | None
+    expires_at: datetime | None
     duration_seconds: float | None
     size_bytes: int | None
     error: str | None
@@ -259,7 +260,15 @@ class RecordingOut(BaseModel):
 async def get_recording(session: AsyncSession, settings: Settings, call: Call) -> RecordingOut:
     row = await session.get(CallRecording, call.id)
     if row is None:
-        raise NotFound("This call has no recording")
+        return RecordingOut(
+            call_id=call.id,
+            status="not_recorded",
+            url=None,
+            expires_at=None,
+            duration_seconds=None,
+            size_bytes=None,
+            error=None,
+        )
     url = expires = None
     if row.status == "ready":
         ttl = settings.recording_url_ttl_seconds

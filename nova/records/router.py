@@ -53,13 +53,14 @@ async def get_analysis(call_id: str, user: CurrentUser, session: SessionDep, set
 @router.get(
     "/v1/calls/{call_id}/recording",
     response_model=recordings.RecordingOut,
-    responses={404: {"description": "No recording (or another account's call)"}},
+    responses=_NOT_FOUND,
 )
 async def get_recording(
     call_id: str, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ):
     """The call's recording: a presigned link valid ``NOVA_RECORDING_URL_TTL_SECONDS``
-    once it is ready (``status`` starting | active | ready | failed | deleted)."""
+    once it is ready (``status`` not_recorded | starting | active | ready | failed |
+    deleted)."""
     call = await service.owned_call(session, call_id, user)
     return await recordings.get_recording(session, settings, call)
 

@@ -29,7 +29,7 @@ def _value(text: str, line_start: str) -> float:
 
 
 def test_two_processes_are_summed(tmp_path, monkeypatch):
-    monkeypatch.delenv(metrics.ENV, raising=False)  # restored (removed) after the test
+    monkeypatch.setenv(metrics.ENV, "")  # so that it is restored (removed) after the test
     stale = tmp_path / "counter_99999.db"
     stale.write_bytes(b"left over by an earlier run")
     directory = metrics.prepare_multiprocess(str(tmp_path))

@@ -181,6 +181,8 @@ async def test_calls_are_not_recorded_unless_the_account_says_so(
     call = await started_call(user, pump)
     assert livekit.calls("Egress", "StartRoomCompositeEgress") == []
     r = await client.get(f"/v1/calls/{call.id}/recording", headers=user["headers"])
+    assert r.status_code == 200 and r.json()["status"] == "not_recorded"
+    r = await client.delete(f"/v1/calls/{call.id}/recording", headers=user["headers"])
     assert r.status_code == 404
 
 

@@ -1,7 +1,7 @@
 // The call page's records: the transcript (offsets, interruptions), per-call latency and
 // the post-call analysis. Each box refreshes itself while the call page polls.
 import "../records.css";
-import { api, ApiError } from "../api";
+import { api } from "../api";
 import { fmtDate, h, mount } from "../dom";
 
 export interface Turn {
@@ -41,7 +41,7 @@ interface Analysis {
 }
 
 interface Recording {
-  status: "starting" | "active" | "ready" | "failed" | "deleted";
+  status: "not_recorded" | "starting" | "active" | "ready" | "failed" | "deleted";
   url: string | null;
   expires_at: string | null;
   duration_seconds: number | null;
@@ -76,17 +76,9 @@ export function callRecords(callId: string) {
   const recordingBox = h("section", { class: "card", hidden: true }, h("h2", {}, "Recording"));
 
   async function loadRecording(): Promise<void> {
-    let r: Recording;
-    try {
-      r = await api<Recording>("GET", `/v1/calls/${callId}/recording`);
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 404) {
-        recordingBox.hidden = true;
-        return;
-      }
-      throw err;
-    }
-    recordingBox.hidden = false;
+    const r = await api<Recording>("GET", `/v1/calls/${callId}/recording`);
+    recordingBox.hidden = r.status === "not_recorded";
+    if (recordingBox.hidden) return;
     const title = h("h2", {}, "Recording");
     if (r.status === "ready" && r.url) {
       const del = h("button", { type: "button", class: "secondary" }, "Delete recording");
@@ -102,6 +94,7 @@ export function callRecords(callId: string) {
       return;
     }
     const text: Record<Recording["status"], string> = {
+      not_recorded: "",
       starting: "Recording is starting.",
       active: "Recording…",
       ready: "",
