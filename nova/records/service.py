@@ -332,7 +332,10 @@ async def _purge_recordings(settings: Settings, where: Any, batch: int) -> int:
 
 
 async def _purge_all(settings: Settings, where: Any, batch: int) -> int:
-    return await _purge(where, batch) + await _purge_recordings(settings, where, batch)
+    purged = await _purge(where, batch)
+    if settings.recordings_configured:  # without storage settings there is nothing to reach
+        purged += await _purge_recordings(settings, where, batch)
+    return purged
 
 
 async def purge_expired(settings: Settings, *, batch: int = 500) -> int:
