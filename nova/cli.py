@@ -98,6 +98,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         uvicorn.run(create_app(settings), **options)
     else:
+        from nova.core.metrics import prepare_multiprocess
+
+        # /metrics sums every worker's values (prometheus-client multiprocess mode).
+        prepare_multiprocess(settings.metrics_dir)
         # Each worker process imports the factory and builds its app (and its background
         # runner) from the same environment; uvicorn's parent supervises and restarts them.
         uvicorn.run("nova.api.app:create_app", factory=True, workers=workers, **options)

@@ -17,7 +17,6 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from livekit import api, rtc
@@ -34,6 +33,7 @@ from livekit.agents.types import NOT_GIVEN
 
 from nova.agent import prompts
 from nova.agent.agents import SalesAgent, agent_for
+from nova.agent.metrics import latency_of, transcript_of
 from nova.agent.reporting import Reporter, ReportRejected
 from nova.agent.state import CallState
 from nova.agent.transfer import HumanTransfer
@@ -247,21 +247,6 @@ class Prerender:
             self._new.clear()
             if i == len(self.frames) and not self.done:
                 await self._new.wait()
-
-
-def transcript_of(session: AgentSession) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for item in session.history.items:
-        if getattr(item, "type", None) != "message" or item.role not in ("user", "assistant"):
-            continue
-        text = item.text_content or ""
-        if not text.strip():
-            continue
-        at = datetime.fromtimestamp(item.created_at, UTC).isoformat().replace("+00:00", "Z")
-        out.append(
-            {"role": "agent" if item.role == "assistant" else "user", "text": text, "at": at}
-        )
-    return out
 
 
 class CallRunner:
@@ -494,6 +479,7 @@ class CallRunner:
         transcript = transcript_of(self.session)
         if transcript:
             await self._report("transcript", {"transcript": transcript})
+            await self._report("metrics", latency_of(self.session))
         ended: dict[str, Any] = {
             "outcome": state.outcome or "incomplete",
             "goal_completed": state.goal_completed,

@@ -39,6 +39,7 @@ ROUTER_MODULES: list[str] = [
     "nova.calls.history",
     "nova.compliance.router",
     "nova.quality.router",
+    "nova.records.router",
     "nova.voice.router",
     "nova.twilio_byo.router",
     "nova.billing.router",

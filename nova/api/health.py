@@ -19,11 +19,12 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from nova.api.deps import SettingsDep
 from nova.core import clock
 from nova.core.db import ping_database, session_scope
+from nova.core.metrics import render as render_metrics
 from nova.core.ratelimit import RedisRateLimiter, get_limiter
 from nova.core.settings import Settings
 
@@ -134,4 +135,4 @@ async def health_deep(settings: SettingsDep):
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(render_metrics(), media_type=CONTENT_TYPE_LATEST)

@@ -51,6 +51,7 @@ from nova.core.errors import BadRequest, Conflict, Forbidden, NotFound, NovaErro
 from nova.core.settings import Settings
 from nova.models.base import new_id
 from nova.models.user import User
+from nova.records.recordings import with_notice
 from nova.telephony import livekit
 from nova.telephony.routing import plan_calls
 
@@ -274,6 +275,8 @@ def _prepare(
     mode: str,
     user: User | None,
     batch_id: str,
+    *,
+    record: bool = False,
 ) -> list[pipeline.PreparedCall]:
     """The call and context rows of each lead (plain dicts, written with Core INSERTs:
     building SQLModel objects cost more CPU than the rest of the request's database work)."""
@@ -282,6 +285,9 @@ def _prepare(
     user_id = user.id if user else None
     prepared = []
     for lead, result in zip(request.leads, briefs, strict=True):
+        brief = result.brief
+        if record:  # the opening line announces the recording
+            brief = with_notice(brief, request.language)
         context_id = new_id()
         context = {
             "id": context_id,
@@ -295,7 +301,7 @@ def _prepare(
             "source": result.source,
             "source_note": _source_note(result, site),
             "created_at": now,
-            **result.brief.model_dump(),
+            **brief.model_dump(),
         }
         call = {
             "id": new_id(),
@@ -380,7 +386,7 @@ async def place_calls(
         session, settings, user, n_leads=len(request.leads), reserve_seconds=reserve_seconds
     )
     batch_id = batch_id or new_id()
-    batch = _prepare(request, briefs, site, plan.mode, user, batch_id)
+    batch = _prepare(request, briefs, site, plan.mode, user, batch_id, record=plan.record)
     rows = await pipeline.place(
         session,
         settings,

@@ -45,6 +45,7 @@ PLUGIN_MODULES: list[str] = [
     "nova.billing.plugin",
     "nova.portals.plugin",
     "nova.telephony.reports",
+    "nova.records.plugin",
     "nova.webhooks.plugin",
     "nova.evals.plugin",
 ]

@@ -335,6 +335,33 @@ class Settings(BaseSettings):
     byo_twilio_otp_per_10min: int = 3
     byo_twilio_otp_per_day: int = 10
 
+    # --- call records: transcripts, analysis, latency, analytics (nova.records) -----------
+    # Days an account's transcripts and analyses are kept after a call (accounts can set
+    # their own); 0 keeps them forever.
+    call_record_retention_days: int = Field(default=90, ge=0)
+    # Post-call analysis model (llm_model when empty) and its attempts / timeout.
+    analysis_model: str | None = None
+    analysis_timeout_seconds: float = 30.0
+    analysis_max_attempts: int = 4
+    # Seconds a change to a call waits before its day's analytics rollup is rebuilt
+    # (changes inside one window share one rebuild).
+    analytics_rollup_window_seconds: float = Field(default=5.0, ge=0)
+    # Call recordings (off per account until enabled): LiveKit Egress uploads an audio-only
+    # recording of the room to this S3-compatible bucket; Nova hands out presigned links.
+    recording_s3_bucket: str | None = None
+    recording_s3_region: str = "us-east-1"
+    # Endpoint of an S3-compatible store (MinIO, R2, …); empty = AWS.
+    recording_s3_endpoint: str | None = None
+    recording_s3_access_key: str | None = None
+    recording_s3_secret_key: SecretStr | None = None
+    recording_s3_force_path_style: bool = False
+    recording_s3_prefix: str = "recordings"
+    # Lifetime of a presigned recording link (seconds).
+    recording_url_ttl_seconds: int = Field(default=300, ge=10, le=7 * 24 * 3600)
+    # Where `nova serve --workers N` keeps the workers' Prometheus values (emptied at
+    # start); unset = a fresh temporary directory.
+    metrics_dir: str | None = None
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.env != "development":
@@ -359,6 +386,15 @@ class Settings(BaseSettings):
     @property
     def livekit_configured(self) -> bool:
         return bool(self.livekit_url and self.livekit_api_key and self.livekit_api_secret)
+
+    @property
+    def recordings_configured(self) -> bool:
+        return bool(
+            self.recording_s3_bucket
+            and self.recording_s3_access_key
+            and self.recording_s3_secret_key
+            and self.livekit_configured
+        )
 
     @property
     def llm_configured(self) -> bool:

@@ -17,11 +17,13 @@ from nova.compliance.schemas import LeadConsent
 
 E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-WEBHOOK_EVENTS = ("call.started", "call.ended", "call.transcribed", "call.scored")
+WEBHOOK_EVENTS = ("call.started", "call.ended", "call.transcribed", "call.scored", "call.analyzed")
 
 Goal = Literal["book_meeting", "qualify_interest", "collect_info", "close_sale"]
 Language = Literal["en", "ar-AE"]
-WebhookEvent = Literal["call.started", "call.ended", "call.transcribed", "call.scored"]
+WebhookEvent = Literal[
+    "call.started", "call.ended", "call.transcribed", "call.scored", "call.analyzed"
+]
 
 CallId = Annotated[
     str, Field(pattern=UUID_PATTERN, description="Call ID (UUID) returned by place_calls.")

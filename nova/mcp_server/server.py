@@ -643,4 +643,7 @@ def build_server(provider: ClientProvider, *, name: str = "nova") -> MCPServer:
     def api_reference() -> str:
         return api_reference_text()
 
+    from nova.mcp_server import records
+
+    records.register(server, provider)
     return server

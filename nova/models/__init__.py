@@ -18,6 +18,14 @@ from nova.models.events import Event, Task
 from nova.models.idempotency import IdempotencyRecord
 from nova.models.portals import PortalIntegration, PortalLead
 from nova.models.quality import CallScore, FineTuneRun
+from nova.models.records import (
+    AnalyticsDaily,
+    AnalyticsMonthly,
+    CallAnalysis,
+    CallMetrics,
+    CallRecording,
+    RecordSettings,
+)
 from nova.models.transfer import TransferTarget
 from nova.models.twilio import TwilioCredential, TwilioNumber, TwilioNumberOtp
 from nova.models.user import PasswordResetCode, User
@@ -26,6 +34,12 @@ from nova.models.webhooks import Webhook, WebhookDelivery
 from nova.models.worker import DoNotCall, WorkerReport
 
 __all__ = [
+    "AnalyticsDaily",
+    "AnalyticsMonthly",
+    "CallAnalysis",
+    "CallMetrics",
+    "CallRecording",
+    "RecordSettings",
     "BillingAccount",
     "Call",
     "CallContext",

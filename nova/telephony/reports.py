@@ -10,6 +10,7 @@ turns them into state and events:
 - ``ended``      → status, ``ended_at``, duration, outcome, ``goal_completed``, reason; emits
                    ``call.ended``; queues the result brief e-mail to ``owner_email``
 - ``transcript`` → ``Call.transcript``; emits ``call.transcribed``
+- ``metrics``    → per-turn latency of the call (``nova.records``)
 
 Every accepted report id is stored in the same transaction as its effects, so a replayed
 report is refused (409) and nothing is ever recorded twice.
@@ -35,6 +36,8 @@ from nova.core.events import emit, enqueue, task_handler
 from nova.core.settings import Settings, get_settings
 from nova.models.calls import Call
 from nova.models.worker import DoNotCall, WorkerReport
+from nova.records import funnel
+from nova.records.service import clean_turn, record_metrics
 from nova.telephony import worker_protocol as wp
 from nova.telephony.sms import SmsFailed, SmsNotConfigured, send_sms
 
@@ -97,10 +100,7 @@ def _clean_transcript(raw: Any) -> list[dict[str, Any]]:
     for item in raw[:MAX_TRANSCRIPT_TURNS]:
         if not isinstance(item, dict) or item.get("role") not in ("agent", "user", "assistant"):
             raise BadRequest("transcript items need role agent|user and text")
-        role = "agent" if item["role"] == "assistant" else item["role"]
-        turns.append(
-            {"role": role, "text": str(item.get("text") or "")[:4000], "at": item.get("at")}
-        )
+        turns.append(clean_turn(item))
     return turns
 
 
@@ -253,10 +253,13 @@ async def handle_report(
         out = await _opt_out(session, call, data)
     elif report.kind == "ended":
         out = await _ended(session, call, data)
+    elif report.kind == "metrics":
+        out = await record_metrics(session, call, data)
     else:
         out = await _transcript(session, call, data)
     session.add(call)
     await session.flush()
+    funnel.report_accepted(report.kind, data, call)
     log.info("worker report %s kind=%s call=%s", report.id, report.kind, call_id)
     return {"id": report.id, "kind": report.kind, **out}
 

@@ -32,6 +32,8 @@ class DialPlan:
     # SIP only: the account's human number and transfer mode (nova.transfer).
     transfer_to: str | None = None
     transfer_mode: str = "warm"
+    # The account records its calls (nova.records.recordings): the opening line says so.
+    record: bool = False
 
 
 async def plan_calls(
@@ -49,6 +51,7 @@ async def plan_calls(
         # Anonymous submissions never dial a phone network (DECISIONS: toll fraud).
         return DialPlan("demo", None, None, None, llm_model, ANONYMOUS_MAX_DURATION_SECONDS)
 
+    from nova.records.recordings import recording_on
     from nova.transfer.service import transfer_for_dial
     from nova.twilio_byo.service import default_caller
     from nova.voice.service import active_voice_id
@@ -74,4 +77,5 @@ async def plan_calls(
         max_duration_seconds=max(reserve_seconds, budget),
         transfer_to=transfer[0] if transfer else None,
         transfer_mode=transfer[1] if transfer else "warm",
+        record=await recording_on(session, settings, user.id),
     )

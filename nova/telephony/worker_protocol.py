@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 TIMESTAMP_HEADER = "X-Nova-Timestamp"
 SIGNATURE_HEADER = "X-Nova-Signature"
 
-ReportKind = Literal["started", "result", "sms", "opt_out", "ended", "transcript"]
+ReportKind = Literal["started", "result", "sms", "opt_out", "ended", "transcript", "metrics"]
 # Outcomes the agent can end a call with (record_outcome + the SIP/voicemail/limit paths).
 Outcome = Literal[
     "meeting_booked",

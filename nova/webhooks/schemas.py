@@ -4,8 +4,15 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# The lifecycle events a webhook may subscribe to (the reference's list).
-EVENT_TYPES: tuple[str, ...] = ("call.started", "call.ended", "call.transcribed", "call.scored")
+# The lifecycle events a webhook may subscribe to: the reference's four, which a webhook
+# gets when it names none, and ``call.analyzed`` (post-call analysis, opt-in).
+DEFAULT_EVENT_TYPES: tuple[str, ...] = (
+    "call.started",
+    "call.ended",
+    "call.transcribed",
+    "call.scored",
+)
+EVENT_TYPES: tuple[str, ...] = (*DEFAULT_EVENT_TYPES, "call.analyzed")
 
 
 class WebhookCreate(BaseModel):
@@ -15,9 +22,9 @@ class WebhookCreate(BaseModel):
         json_schema_extra={"pattern": "^https://"},
     )
     events: list[str] = Field(
-        default_factory=lambda: list(EVENT_TYPES),
+        default_factory=lambda: list(DEFAULT_EVENT_TYPES),
         max_length=32,
-        description="Event types to receive (all four when omitted)",
+        description="Event types to receive (the four call lifecycle events when omitted)",
         json_schema_extra={"minItems": 1, "items": {"type": "string", "enum": list(EVENT_TYPES)}},
     )
 

@@ -332,6 +332,12 @@ def test_serve_two_workers_share_the_database_and_the_rate_limit(tmp_path):
         assert [status for _, status, _ in calls[:5]] == [400] * 5
         assert all(status == 429 and retry for _, status, retry in calls[5:])
         assert len({pid for pid, _ in answered}) == 2, answered
+        # /metrics counts what both workers served, whichever answers the scrape.
+        for _ in range(4):
+            text = request("GET", "/metrics").body.decode()
+            post = 'nova_http_requests_total{method="POST",route="/calls",status="%d"} '
+            assert post % 400 + "5.0" in text
+            assert post % 429 + f"{float(len(calls) - 5)}" in text
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

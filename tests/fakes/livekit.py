@@ -15,16 +15,19 @@ shape (``{"code","msg","meta"}``) so the SDK raises its real exceptions (``SipCa
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
 from livekit import api
 from livekit.protocol import agent_dispatch as ad
-from livekit.protocol import models, room, sip
+from livekit.protocol import egress, models, room, sip, webhook
 
 from tests.fakes.base import LoopbackServer
 
@@ -63,6 +66,7 @@ class FakeLiveKit(LoopbackServer):
         self.failures: dict[tuple[str, str], Failure] = {}
         self.delays: dict[tuple[str, str], float] = {}
         self.hooks: dict[tuple[str, str], Callable[[Any], Any]] = {}
+        self.egresses: dict[str, tuple[egress.RoomCompositeEgressRequest, egress.EgressInfo]] = {}
         self._verifier = api.TokenVerifier(api_key, api_secret)
         self._routes: dict[tuple[str, str], tuple[type, Callable[[Any], Any]]] = {
             ("RoomService", "CreateRoom"): (room.CreateRoomRequest, self._create_room),
@@ -101,6 +105,12 @@ class FakeLiveKit(LoopbackServer):
                 room.MoveParticipantRequest,
                 self._move_participant,
             ),
+            ("Egress", "StartRoomCompositeEgress"): (
+                egress.RoomCompositeEgressRequest,
+                self._start_room_composite_egress,
+            ),
+            ("Egress", "StopEgress"): (egress.StopEgressRequest, self._stop_egress),
+            ("Egress", "ListEgress"): (egress.ListEgressRequest, self._list_egress),
         }
 
     # --- lifecycle --------------------------------------------------------------------
@@ -165,6 +175,65 @@ class FakeLiveKit(LoopbackServer):
         self.participants.setdefault(room_name, []).append(
             models.ParticipantInfo(identity=identity, sid=f"PA_{uuid.uuid4().hex[:12]}", kind=kind)
         )
+
+    # --- egress: what the egress service does with a request, and LiveKit's webhooks ---
+    async def finish_egress(self, egress_id: str, audio: bytes | None = None) -> None:
+        """Complete an egress like LiveKit's egress service: upload the file to the S3
+        destination of its request (real S3 wire protocol, boto3), then mark it complete.
+        ``audio=None`` fails it instead."""
+        req, info = self.egresses[egress_id]
+        out = req.file_outputs[0]
+        if audio is None:
+            info.status = egress.EgressStatus.EGRESS_FAILED
+            info.error = "pipeline failed: no audio"
+            return
+        import boto3
+
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=out.s3.endpoint or None,
+            region_name=out.s3.region,
+            aws_access_key_id=out.s3.access_key,
+            aws_secret_access_key=out.s3.secret,
+        )
+        await asyncio.to_thread(s3.put_object, Bucket=out.s3.bucket, Key=out.filepath, Body=audio)
+        info.status = egress.EgressStatus.EGRESS_COMPLETE
+        info.file_results.append(
+            egress.FileInfo(
+                filename=out.filepath,
+                size=len(audio),
+                duration=int(12.5 * 1e9),
+                location=f"{out.s3.endpoint}/{out.s3.bucket}/{out.filepath}",
+            )
+        )
+
+    def webhook(
+        self,
+        event: str,
+        *,
+        egress_id: str | None = None,
+        room_name: str | None = None,
+        secret: str | None = None,
+        ttl: timedelta = timedelta(minutes=5),
+    ) -> tuple[bytes, str]:
+        """A webhook as the LiveKit server sends it: the event's protobuf JSON and, in
+        ``Authorization``, a JWT signed with the API secret carrying the body's SHA-256."""
+        from google.protobuf.json_format import MessageToJson
+
+        ev = webhook.WebhookEvent(event=event, id=f"EV_{uuid.uuid4().hex[:12]}")
+        if egress_id is not None:
+            ev.egress_info.CopyFrom(self.egresses[egress_id][1])
+        if room_name is not None:
+            ev.room.CopyFrom(models.Room(name=room_name, sid=f"RM_{uuid.uuid4().hex[:8]}"))
+        body = MessageToJson(ev).encode()
+        digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
+        token = (
+            api.AccessToken(self.api_key, secret or self.api_secret)
+            .with_sha256(digest)
+            .with_ttl(ttl)
+            .to_jwt()
+        )
+        return body, token
 
     # --- wire -------------------------------------------------------------------------
     def _error(self, status: int, code: str, msg: str, meta: dict[str, str] | None = None):
@@ -309,6 +378,32 @@ class FakeLiveKit(LoopbackServer):
         self, req: sip.ListSIPOutboundTrunkRequest
     ) -> sip.ListSIPOutboundTrunkResponse:
         return sip.ListSIPOutboundTrunkResponse(items=list(self.outbound_trunks.values()))
+
+    def _start_room_composite_egress(
+        self, req: egress.RoomCompositeEgressRequest
+    ) -> egress.EgressInfo:
+        info = egress.EgressInfo(
+            egress_id=f"EG_{uuid.uuid4().hex[:12]}",
+            room_name=req.room_name,
+            status=egress.EgressStatus.EGRESS_STARTING,
+        )
+        self.egresses[info.egress_id] = (req, info)
+        return info
+
+    def _stop_egress(self, req: egress.StopEgressRequest) -> egress.EgressInfo:
+        _, info = self.egresses[req.egress_id]
+        if info.status in (egress.EgressStatus.EGRESS_STARTING, egress.EgressStatus.EGRESS_ACTIVE):
+            info.status = egress.EgressStatus.EGRESS_ENDING
+        return info
+
+    def _list_egress(self, req: egress.ListEgressRequest) -> egress.ListEgressResponse:
+        return egress.ListEgressResponse(
+            items=[
+                i
+                for _, i in self.egresses.values()
+                if not req.room_name or i.room_name == req.room_name
+            ]
+        )
 
     def _delete_trunk(self, req: sip.DeleteSIPTrunkRequest) -> sip.SIPTrunkInfo:
         self.outbound_trunks.pop(req.sip_trunk_id, None)

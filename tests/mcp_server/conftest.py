@@ -35,6 +35,10 @@ EXPECTED_TOOLS = {
     "get_transfer_number",
     "set_transfer_number",
     "clear_transfer_number",
+    "get_call_transcript",
+    "get_call_analysis",
+    "get_call_latency",
+    "get_analytics",
 }
 
 

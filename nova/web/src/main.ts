@@ -5,6 +5,7 @@ import { renderAuth, renderForgot, renderReset } from "./pages/auth";
 import { renderCall } from "./pages/call";
 import { renderCalls } from "./pages/calls";
 import { renderEval, renderEvals } from "./pages/evals";
+import { renderDashboard } from "./pages/dashboard";
 import { renderDeploy } from "./pages/deploy";
 import { renderTransfer } from "./pages/transfer";
 import { renderUsage } from "./pages/usage";
@@ -64,6 +65,7 @@ function renderNav(): void {
     link("#/deploy", "Deploy agent"),
     link("#/calls", "Calls"),
     link("#/evals", "Simulations"),
+    link("#/dashboard", "Dashboard"),
     link("#/usage", "Usage & plan"),
     link("#/webhooks", "Webhooks"),
     link("#/transfer", "Transfer"),
@@ -104,6 +106,7 @@ async function route(): Promise<void> {
   else if (callMatch) cleanup = renderCall(ctx, callMatch[1]);
   else if (path === "/evals") renderEvals(ctx);
   else if (/^\/evals\/[\w-]+$/.test(path)) cleanup = renderEval(ctx, path.slice("/evals/".length));
+  else if (path === "/dashboard") cleanup = renderDashboard(ctx);
   else if (path === "/usage") void renderUsage(ctx);
   else if (path === "/webhooks") void renderWebhooks(ctx);
   else if (path === "/transfer") void renderTransfer(ctx);

@@ -3,6 +3,7 @@ import { errorBox, fmtDate, h, mount } from "../dom";
 import type { JoinHandle } from "../join";
 import type { Ctx } from "../main";
 import { statusBadge, type CallRecord } from "./calls";
+import { callRecords } from "./records";
 
 interface Brief {
   opening_line: string;
@@ -22,7 +23,7 @@ export function renderCall(ctx: Ctx, callId: string): () => void {
   const head = h("div");
   const briefBox = h("section", { class: "card" }, h("h2", {}, "Brief"), h("p", { class: "muted" }, "Loading…"));
   const qualityBox = h("section", { class: "card" }, h("h2", {}, "Quality score"));
-  const transcriptBox = h("section", { class: "card" }, h("h2", {}, "Transcript"));
+  const records = callRecords(callId);
   const joinBox = h("section", { class: "card join", "aria-labelledby": "join-title" });
   let handle: JoinHandle | null = null;
   let briefLoaded = false;
@@ -49,14 +50,7 @@ export function renderCall(ctx: Ctx, callId: string): () => void {
       call.error ? errorBox(call.error) : null));
     const failed = call.status === "failed";
     const ended = failed || call.status === "completed";
-    if (call.transcript?.length) {
-      mount(transcriptBox, h("h2", {}, "Transcript"), h("ol", { class: "transcript" },
-        ...call.transcript.map((t) => h("li", { class: `turn ${t.role}` }, h("strong", {}, t.role === "assistant" ? "Agent" : "Lead"), ": ", t.text))));
-    } else {
-      mount(transcriptBox, h("h2", {}, "Transcript"), h("p", { class: "muted" },
-        failed ? "No transcript: the call failed before anyone spoke." :
-        ended ? "No transcript was recorded for this call." : "Available when the call ends."));
-    }
+    void records.load(call.status);
     if (!briefLoaded) {
       briefLoaded = true;
       void loadBrief(call.context_id);
@@ -170,7 +164,7 @@ export function renderCall(ctx: Ctx, callId: string): () => void {
       h("div", { class: "actions" }, joinBtn, muteBtn, hangBtn, indicator), statusLine, errors);
   }
 
-  mount(ctx.main, head, joinBox, briefBox, qualityBox, transcriptBox);
+  mount(ctx.main, head, joinBox, records.analysisBox, briefBox, qualityBox, records.latencyBox, records.recordingBox, records.transcriptBox);
   void load();
   const timer = window.setInterval(load, 4000);
   return () => {
