@@ -48,7 +48,25 @@ EXTRA: dict[tuple[str, str], dict[int, str]] = {
     ("POST", "/auth/register"): {409: "Email already registered"},
     ("POST", "/auth/login"): {429: "Too many login attempts (Retry-After)"},
     ("POST", "/auth/reset-password"): {429: "Too many attempts for this code"},
-    ("POST", "/v1/webhooks/{webhook_id}/test"): {429: "Test deliveries rate limit"},
+    ("POST", "/v1/webhooks/{webhook_id}/test"): {
+        400: "The webhook is inactive",
+        429: "Test deliveries rate limit",
+    },
+    ("POST", "/v1/do-not-call"): {400: "Not a valid phone number"},
+    ("GET", "/v1/do-not-call"): {400: "?phone= is not a valid phone number"},
+    ("GET", "/v1/compliance/check"): {400: "Not a valid phone number or time zone"},
+    ("DELETE", "/v1/do-not-call/{phone}"): {
+        400: "Not a valid phone number",
+        409: "The lead asked not to be called (a spoken opt-out is kept)",
+    },
+    ("POST", "/v1/do-not-call/import"): {
+        400: "Not a CSV this import can read",
+        415: "Send text/csv or multipart/form-data",
+    },
+    ("POST", "/v1/evals"): {
+        429: "Too many evals queued or running for this account",
+        503: "No LLM is configured on this server",
+    },
     ("POST", "/webhooks/property-finder"): {
         401: "Signature missing, malformed or wrong",
         503: "No integration configured for the portal, or it is disabled",
@@ -116,6 +134,7 @@ EXTRA: dict[tuple[str, str], dict[int, str]] = {
         503: "NOVA_ENCRYPTION_KEY is not configured",
     },
     ("GET", "/twilio/numbers/available"): {
+        400: "No Twilio credentials stored yet",
         409: "No valid credentials stored",
         502: "Twilio failed",
         503: "NOVA_ENCRYPTION_KEY is not configured",

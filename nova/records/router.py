@@ -111,7 +111,10 @@ async def get_analytics(
     session: SessionDep,
     start: Annotated[str | None, Query(description="First day, YYYY-MM-DD (UTC)")] = None,
     end: Annotated[str | None, Query(description="Last day, YYYY-MM-DD (default today)")] = None,
-    goal: Annotated[str | None, Query(description="Only calls with this goal")] = None,
+    goal: Annotated[
+        str | None,
+        Query(description="Only calls with this goal", json_schema_extra={"enum": list(GOALS)}),
+    ] = None,
 ):
     """Calls, connect rate, outcomes, goal completion, minutes, average quality and
     latency percentiles, by day and by goal (default: the last 30 days)."""
