@@ -547,7 +547,7 @@ async def _prepare(
 
 
 def _meta(run: EvalRun, conv_id: str) -> Any:
-    from nova.calls.service import DEFAULT_COLLECT_FIELDS
+    from nova.calls.pipeline import DEFAULT_COLLECT_FIELDS
     from nova.telephony.metadata import Brief, DispatchMetadata, Lead
 
     req = run.request

@@ -88,7 +88,9 @@ def _meta(livekit) -> DispatchMetadata:
     )
 
 
-async def test_the_number_reaches_sip_calls_only(client, user, livekit, settings):
+async def test_the_number_reaches_sip_calls_only(clock, client, user, livekit, settings):
+    # The frozen clock (12:30 in Dubai) keeps the SIP dials inside the UAE calling window
+    # whatever the time of day the suite runs (the compliance gate).
     h = user["headers"]
     await client.put("/me/transfer", json={"phone_e164": HUMAN, "mode": "cold"}, headers=h)
     # Demo mode: nothing can be transferred, the number is not sent to the worker.
