@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from nova.compliance.schemas import LeadConsent
+from nova.core.phone import E164_PATTERN
 from nova.telephony.metadata import Goal, Language
 
 CallStatus = Literal["pending", "in_progress", "completed", "failed"]
@@ -26,7 +27,7 @@ class LeadIn(BaseModel):
 
     phone: str = Field(
         description="E.164, e.g. +971501234567 (and a valid number for its country)",
-        json_schema_extra={"pattern": r"^\+[1-9][0-9]{6,14}$"},
+        json_schema_extra={"pattern": E164_PATTERN},
     )
     name: str | None = Field(default=None, max_length=200)
     company: str | None = Field(default=None, max_length=200)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import re
 import uuid
 from datetime import datetime
 from typing import Any
@@ -48,6 +47,7 @@ from nova.compliance import gate
 from nova.core import clock, netguard
 from nova.core.db import is_postgres, sessionmaker
 from nova.core.errors import BadRequest, Conflict, Forbidden, NotFound, NovaError, Unauthorized
+from nova.core.phone import E164
 from nova.core.settings import Settings
 from nova.models.base import new_id
 from nova.models.user import User
@@ -57,7 +57,6 @@ from nova.telephony.routing import plan_calls
 
 log = logging.getLogger("nova.calls")
 
-E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")  # ASCII digits only: \d matches any script
 MSG_DISPATCHED = pipeline.MSG_DISPATCHED
 MSG_FAILED = pipeline.MSG_FAILED
 

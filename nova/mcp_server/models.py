@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from nova.compliance.schemas import LeadConsent
+from nova.core.phone import E164_PATTERN
 
-E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 WEBHOOK_EVENTS = ("call.started", "call.ended", "call.transcribed", "call.scored", "call.analyzed")
 

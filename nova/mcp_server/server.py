@@ -25,6 +25,7 @@ from mcp.types import ToolAnnotations
 from pydantic import EmailStr, Field, ValidationError
 
 from nova import __version__
+from nova.core.phone import E164_PATTERN
 from nova.mcp_server.client import NovaAPIError, NovaClient
 from nova.mcp_server.evals import register_eval_tools
 from nova.mcp_server.models import (
@@ -517,7 +518,7 @@ def build_server(provider: ClientProvider, *, name: str = "nova") -> MCPServer:
         ctx: Context,
         phone_e164: Annotated[
             str,
-            Field(pattern=r"^\+[1-9]\d{6,14}$", description="E.164, e.g. +14155550123."),
+            Field(pattern=E164_PATTERN, description="E.164, e.g. +14155550123."),
         ],
         mode: Annotated[
             Literal["warm", "cold"], Field(description="warm (brief the person) or cold.")

@@ -1,19 +1,18 @@
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Literal
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from nova.core.phone import E164
 from nova.models.transfer import TransferTarget
 
 TransferMode = Literal["warm", "cold"]
 
-# Strict E.164: a "+", a country code that does not start with 0, at most 15 digits, and
-# nothing else (no spaces, dashes or brackets: the number is dialled exactly as stored).
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# Strict E.164 (nova.core.phone): no spaces, dashes or brackets, the number is dialled
+# exactly as stored.
 # Numbers a transfer must never ring: they bill the caller (toll fraud through our trunk).
 REFUSED_TYPES = {
     phonenumbers.PhoneNumberType.PREMIUM_RATE: "a premium-rate number",

@@ -6,9 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from nova.core.phone import E164, E164_PATTERN
 from nova.models.twilio import TwilioCredential, TwilioNumber
-
-E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")  # ASCII digits only: \d matches any script
 
 
 class CredentialsIn(BaseModel):
@@ -80,9 +79,7 @@ class ImportRequest(BaseModel):
         },
     )
 
-    phone_number: str | None = Field(
-        default=None, json_schema_extra={"pattern": r"^\+[1-9][0-9]{6,14}$"}
-    )
+    phone_number: str | None = Field(default=None, json_schema_extra={"pattern": E164_PATTERN})
     sid: str | None = Field(default=None, pattern=r"^PN[0-9a-fA-F]{32}$")
 
     @field_validator("phone_number")
