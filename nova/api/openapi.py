@@ -55,6 +55,7 @@ EXTRA: dict[tuple[str, str], dict[int, str]] = {
     ("POST", "/v1/do-not-call"): {400: "Not a valid phone number"},
     ("GET", "/v1/do-not-call"): {400: "?phone= is not a valid phone number"},
     ("GET", "/v1/compliance/check"): {400: "Not a valid phone number or time zone"},
+    ("GET", "/v1/compliance/decisions"): {400: "?phone= is not a valid phone number"},
     ("DELETE", "/v1/do-not-call/{phone}"): {
         400: "Not a valid phone number",
         409: "The lead asked not to be called (a spoken opt-out is kept)",
